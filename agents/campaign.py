@@ -1,0 +1,265 @@
+"""The campaign: prepares the task, runs N researchers in parallel, applies commands.
+
+This is the engine's service object. Views (TUI, headless printer) subscribe to its
+bus and call its command methods; they never touch agent state. Every command is
+recorded as an event before it is applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.baseline import DIRECTIONS, BaselineResearcher
+from agents.bus import EventBus
+from agents.events import (
+    AgentStatus,
+    AgentStatusChanged,
+    CampaignFinished,
+    CampaignStarted,
+    ProgressReported,
+    SupervisorCommandIssued,
+    TaskPrepared,
+)
+from agents.researcher import AgentControl, Researcher
+from agents.settings import AarSettings
+from agents.store import EventStore
+from agents.submissions import SubmissionDesk
+from agents.tools import Toolbox
+from experiments import W2STask, prepare_task
+from sandboxes import Sandbox, create_sandbox
+
+log = logging.getLogger(__name__)
+
+BRIEF = """You are an alignment researcher working on weak-to-strong supervision.
+A weak teacher model labelled your training items; you see its soft labels, never the
+ground truth. Train a stronger student on frozen strong-model features so that it
+recovers as much as possible of the gap between the weak teacher and a student trained
+on ground truth (PGR, performance gap recovered). Your files are in data/ (read
+data/TASK.md). Submit predictions for every test id; you get coarse public PGR feedback."""
+
+CLOSE_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Agent:
+    researcher: Researcher
+    control: AgentControl
+    sandbox: Sandbox
+    status_before_pause: AgentStatus | None = None
+
+
+class CommandRefused(Exception):
+    """A supervisor command that does not apply now (unknown or finished agent)."""
+
+
+class Campaign:
+    """One research campaign over one event store."""
+
+    def __init__(self, settings: AarSettings, store: EventStore, *, campaign_id: str | None = None) -> None:
+        self.settings = settings
+        self.campaign_id = campaign_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self.bus = EventBus(store)
+        self.agent_ids = [f"agent-{i + 1}" for i in range(settings.agents)]
+        self._agents: dict[str, _Agent] = {}
+        self._started = time.monotonic()
+        self._done = asyncio.Event()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.settings.home / "runs" / self.campaign_id
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    async def run(self) -> None:
+        """Run to the end: every agent finished, stopped, or the wall-clock budget spent."""
+        self.bus.start()
+        self.bus.publish(
+            CampaignStarted(
+                campaign_id=self.campaign_id,
+                testbed=self.settings.testbed,
+                agent_ids=self.agent_ids,
+                sandbox_backend=self.settings.sandbox,
+                budget={
+                    "experiments_per_agent": self.settings.experiments_per_agent,
+                    "max_wall_s": self.settings.max_wall_s,
+                    "max_turns": self.settings.max_turns,
+                },
+            )
+        )
+        reason = "all agents finished"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.max_wall_s
+        runners: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                task = await self._prepare()
+                await self._start_agents(task)
+            runners = [asyncio.create_task(self._run_agent(a)) for a in self._agents.values()]
+            _, pending = await asyncio.wait(runners, timeout=max(0.0, deadline - loop.time()))
+            if pending:
+                reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent"
+                await self.stop(reason=reason)
+                await asyncio.wait(pending, timeout=CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent during set-up"
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            raise
+        except Exception as exc:
+            log.exception("campaign failed")
+            reason = f"failed: {type(exc).__name__}: {exc}"
+        finally:
+            for runner in runners:
+                runner.cancel()
+            await asyncio.shield(asyncio.gather(*runners, return_exceptions=True))
+            await asyncio.shield(self._shutdown(reason))
+
+    async def _prepare(self) -> W2STask:
+        loop = asyncio.get_running_loop()
+        last_pct = -1
+
+        def on_progress(done: int, total: int) -> None:
+            nonlocal last_pct
+            pct = 100 * done // max(total, 1)
+            if pct != last_pct:  # at most ~100 events however many batches
+                last_pct = pct
+                event = ProgressReported(stage="extracting features", done=done, total=total)
+                loop.call_soon_threadsafe(self.bus.publish, event)
+
+        started = time.monotonic()
+        task = await asyncio.to_thread(
+            prepare_task,
+            self.settings.testbed,
+            cache_dir=self.settings.cache_dir / "features",
+            baseline_seeds=self.settings.baseline_seeds,
+            limit=self.settings.testbed_limit,
+            on_progress=on_progress,
+        )
+        self.bus.publish(
+            TaskPrepared(
+                testbed=self.settings.testbed,
+                acc_weak=task.baselines.acc_weak,
+                acc_ceiling=task.baselines.acc_ceiling,
+                n_train=task.n_train,
+                n_test=task.n_test,
+                seconds=time.monotonic() - started,
+            )
+        )
+        return task
+
+    async def _start_agents(self, task: W2STask) -> None:
+        files = task.write_agent_files(self.run_dir / "task")
+        desk = SubmissionDesk(task.scorer(), self.bus, quota_per_agent=self.settings.experiments_per_agent)
+        for index, agent_id in enumerate(self.agent_ids):
+            sandbox = create_sandbox(
+                self.settings.sandbox,
+                workdir=self.run_dir / agent_id,
+                readonly_files={f"data/{name}": path for name, path in files.items()},
+            )
+            await sandbox.start()
+            direction = DIRECTIONS[index % len(DIRECTIONS)]
+            control = AgentControl()
+            backend = BaselineResearcher(
+                direction, experiments=self.settings.experiments_per_agent, seed=index // len(DIRECTIONS)
+            )
+            researcher = Researcher(
+                agent_id,
+                backend=backend,
+                direction=f"{direction.name}: {direction.rationale}",
+                brief=BRIEF,
+                sandbox=sandbox,
+                toolbox=Toolbox(agent_id, sandbox, desk, exec_timeout_s=self.settings.exec_timeout_s),
+                bus=self.bus,
+                control=control,
+                max_turns=self.settings.max_turns,
+            )
+            self._agents[agent_id] = _Agent(researcher, control, sandbox)
+
+    async def _run_agent(self, agent: _Agent) -> None:
+        try:
+            await agent.researcher.run()
+        finally:
+            await agent.sandbox.close()
+
+    async def _shutdown(self, reason: str) -> None:
+        for agent in self._agents.values():
+            agent.control.stop_reason = agent.control.stop_reason or reason
+            agent.control.running.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.gather(*(a.sandbox.close() for a in self._agents.values()))
+        self.bus.publish(CampaignFinished(reason=reason, seconds=time.monotonic() - self._started))
+        await self.bus.close()
+        self._done.set()
+
+    # Supervisor commands. Each is recorded, then applied between the agent's steps.
+
+    def _targets(self, agent_id: str | None) -> list[str]:
+        if agent_id is None:
+            return [a for a, s in self._agents.items() if s.researcher.status not in ("finished", "failed")]
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise CommandRefused(f"no agent {agent_id!r} (yet)")
+        if agent.researcher.status in ("finished", "failed"):
+            raise CommandRefused(f"{agent_id} has already {agent.researcher.status}")
+        return [agent_id]
+
+    async def pause(self, agent_id: str | None = None) -> None:
+        """Pause one agent (or all): its running command is frozen, no new step starts."""
+        for target in self._targets(agent_id):
+            agent = self._agents[target]
+            if agent.status_before_pause is not None:
+                continue
+            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="pause"))
+            agent.control.running.clear()
+            await agent.sandbox.pause()
+            agent.status_before_pause = agent.researcher.status
+            agent.researcher.status = "paused"
+            self.bus.publish(AgentStatusChanged(agent_id=target, status="paused", reason="by supervisor"))
+
+    async def resume(self, agent_id: str | None = None) -> None:
+        for target in self._targets(agent_id):
+            agent = self._agents[target]
+            if agent.status_before_pause is None:
+                continue
+            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="resume"))
+            await agent.sandbox.resume()
+            agent.researcher.status, agent.status_before_pause = agent.status_before_pause, None
+            self.bus.publish(AgentStatusChanged(agent_id=target, status=agent.researcher.status))
+            agent.control.running.set()
+
+    async def toggle_pause(self, agent_id: str) -> None:
+        if agent_id in self._agents and self._agents[agent_id].status_before_pause is not None:
+            await self.resume(agent_id)
+        else:
+            await self.pause(agent_id)
+
+    async def redirect(self, agent_id: str, message: str) -> None:
+        """Give an agent a message it reads before its next turn."""
+        message = message.strip()
+        if not message:
+            raise CommandRefused("a redirect needs a message")
+        for target in self._targets(agent_id):
+            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="redirect", message=message))
+            self._agents[target].control.redirects.append(message)
+
+    async def stop(self, agent_id: str | None = None, reason: str = "by supervisor") -> None:
+        for target in self._targets(agent_id):
+            agent = self._agents[target]
+            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="stop", message=reason))
+            agent.control.stop_reason = reason
+            if agent.status_before_pause is not None:
+                await agent.sandbox.resume()
+            agent.control.running.set()
+            await agent.sandbox.close()
+
+    async def wait(self) -> None:
+        await self._done.wait()

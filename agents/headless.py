@@ -1,0 +1,76 @@
+"""Run a campaign with no UI, printing a line per notable event and a final leaderboard."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from agents.campaign import Campaign
+from agents.events import (
+    AgentFinished,
+    AgentStarted,
+    CampaignFinished,
+    Event,
+    ProgressReported,
+    SubmissionScored,
+    TaskPrepared,
+)
+from agents.settings import AarSettings
+from agents.store import EventStore
+from agents.transcript import fmt_pgr
+from agents.views import CampaignView, apply
+
+
+def progress_line(event: Event) -> str | None:
+    """The one-line summary of an event worth printing headless, if any."""
+    who = f"[{event.agent_id}] " if event.agent_id else ""
+    match event:
+        case ProgressReported() if event.done == event.total or event.done == 0:
+            return f"{event.stage}: {event.done}/{event.total}"
+        case TaskPrepared():
+            return (
+                f"task ready in {event.seconds:.1f}s: weak acc {event.acc_weak:.3f}, "
+                f"ceiling acc {event.acc_ceiling:.3f}, {event.n_train} train / {event.n_test} test items"
+            )
+        case AgentStarted():
+            return f"{who}started: {event.direction}"
+        case SubmissionScored() if event.valid:
+            return f"{who}submission #{event.submission_id}: public PGR {fmt_pgr(event.public_pgr)} ({event.method})"
+        case SubmissionScored():
+            return f"{who}submission #{event.submission_id} rejected: {event.error}"
+        case AgentFinished():
+            return f"{who}finished: {event.reason}"
+        case CampaignFinished():
+            return f"campaign finished after {event.seconds:.0f}s: {event.reason}"
+        case _:
+            return None
+
+
+def leaderboard_text(view: CampaignView, limit: int = 10) -> str:
+    rows = ["Leaderboard (public PGR; private PGR for the supervisor)"]
+    for rank, row in enumerate(view.leaderboard(limit), start=1):
+        rows.append(
+            f"{rank:>3}. {row.agent_id:<10} public {fmt_pgr(row.public_pgr):>6}  "
+            f"private {fmt_pgr(row.private_pgr):>6}  {row.method}"
+        )
+    if len(rows) == 1:
+        rows.append("  (no scored submissions)")
+    return "\n".join(rows)
+
+
+async def run_headless(settings: AarSettings, store: EventStore, out: TextIO = sys.stdout) -> CampaignView:
+    """Run to the end; returns the final view."""
+    campaign = Campaign(settings, store)
+    view = CampaignView()
+
+    def on_event(event: Event) -> None:
+        apply(view, event)
+        line = progress_line(event)
+        if line:
+            print(line, file=out, flush=True)
+
+    campaign.bus.subscribe(on_event)
+    print(f"campaign {campaign.campaign_id}: {settings.agents} agents, store {store.path}", file=out)
+    await campaign.run()
+    print(leaderboard_text(view), file=out, flush=True)
+    return view

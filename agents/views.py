@@ -1,0 +1,145 @@
+"""Read models: the campaign as a reader sees it, built only from events.
+
+`apply(view, event)` is the one reducer. It depends on nothing but its arguments,
+so the live TUI, `aar review`, the headless summary and the tests all derive the
+same state from the same log. It updates `view` in place (copying per event would
+cost O(n) at 100k events) and returns it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from agents.events import (
+    AgentFinished,
+    AgentStarted,
+    AgentStatus,
+    AgentStatusChanged,
+    CampaignFinished,
+    CampaignStarted,
+    Event,
+    ProgressReported,
+    SubmissionScored,
+    TaskPrepared,
+)
+from agents.transcript import transcript_lines
+
+TRANSCRIPT_LINES_KEPT = 5000
+
+
+@dataclass
+class AgentView:
+    agent_id: str
+    backend: str = ""
+    direction: str = ""
+    status: AgentStatus = "starting"
+    status_reason: str = ""
+    submissions: int = 0
+    best_public_pgr: float | None = None
+    best_private_pgr: float | None = None
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=TRANSCRIPT_LINES_KEPT))
+    lines_total: int = 0
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    agent_id: str
+    submission_id: int
+    method: str
+    public_pgr: float
+    private_pgr: float | None
+    seq: int
+
+
+@dataclass
+class CampaignView:
+    campaign_id: str = ""
+    testbed: str = ""
+    sandbox_backend: str = ""
+    sandbox_isolation: str = ""
+    phase: str = "starting"  # starting -> preparing -> running -> finished
+    progress: tuple[str, int, int] | None = None
+    acc_weak: float | None = None
+    acc_ceiling: float | None = None
+    finished_reason: str = ""
+    agents: dict[str, AgentView] = field(default_factory=dict)
+    submissions: list[LeaderboardRow] = field(default_factory=list)
+    last_seq: int = 0
+
+    def agent(self, agent_id: str) -> AgentView:
+        if agent_id not in self.agents:
+            self.agents[agent_id] = AgentView(agent_id)
+        return self.agents[agent_id]
+
+    def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]:
+        """Valid submissions, best public PGR first; earlier submission wins a tie."""
+        ranked = sorted(self.submissions, key=lambda r: (-r.public_pgr, r.seq))
+        return ranked[:limit]
+
+
+def apply(view: CampaignView, event: Event) -> CampaignView:
+    """Fold one event into the view."""
+    view.last_seq = max(view.last_seq, event.seq)
+    if event.agent_id is not None:
+        agent = view.agent(event.agent_id)
+        new_lines = transcript_lines(event)
+        agent.lines.extend(new_lines)
+        agent.lines_total += len(new_lines)
+    match event:
+        case CampaignStarted():
+            view.campaign_id = event.campaign_id
+            view.testbed = event.testbed
+            view.sandbox_backend = event.sandbox_backend
+            view.phase = "preparing"
+            for agent_id in event.agent_ids:
+                view.agent(agent_id)
+        case ProgressReported():
+            view.progress = (event.stage, event.done, event.total)
+        case TaskPrepared():
+            view.acc_weak, view.acc_ceiling = event.acc_weak, event.acc_ceiling
+            view.phase = "running"
+            view.progress = None
+        case AgentStarted():
+            agent = view.agent(event.agent_id or "")
+            agent.backend, agent.direction = event.backend, event.direction
+            view.sandbox_isolation = view.sandbox_isolation or event.sandbox_isolation
+        case AgentStatusChanged():
+            agent = view.agent(event.agent_id or "")
+            agent.status, agent.status_reason = event.status, event.reason
+        case SubmissionScored():
+            agent = view.agent(event.agent_id or "")
+            agent.submissions += 1
+            if event.valid and event.public_pgr is not None:
+                if agent.best_public_pgr is None or event.public_pgr > agent.best_public_pgr:
+                    agent.best_public_pgr = event.public_pgr
+                    agent.best_private_pgr = event.private_pgr
+                view.submissions.append(
+                    LeaderboardRow(
+                        agent_id=event.agent_id or "",
+                        submission_id=event.submission_id,
+                        method=event.method,
+                        public_pgr=event.public_pgr,
+                        private_pgr=event.private_pgr,
+                        seq=event.seq,
+                    )
+                )
+        case AgentFinished():
+            agent = view.agent(event.agent_id or "")
+            if agent.status != "failed":
+                agent.status = "finished"
+            agent.status_reason = event.reason
+        case CampaignFinished():
+            view.phase = "finished"
+            view.finished_reason = event.reason
+        case _:
+            pass
+    return view
+
+
+def build_view(events: list[Event]) -> CampaignView:
+    """Replay a whole log."""
+    view = CampaignView()
+    for event in events:
+        apply(view, event)
+    return view

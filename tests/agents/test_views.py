@@ -1,0 +1,56 @@
+"""The read model is a pure fold of events: same log, same view."""
+
+from agents.events import (
+    AgentFinished,
+    AgentStarted,
+    AgentStatusChanged,
+    CampaignFinished,
+    CampaignStarted,
+    SubmissionScored,
+    TaskPrepared,
+    ToolOutputEmitted,
+)
+from agents.views import build_view
+
+
+def _log():
+    return [
+        CampaignStarted(seq=1, campaign_id="c1", testbed="tb", agent_ids=["a", "b"], sandbox_backend="local", budget={}),
+        TaskPrepared(seq=2, testbed="tb", acc_weak=0.7, acc_ceiling=0.8, n_train=10, n_test=10, seconds=1.0),
+        AgentStarted(seq=3, agent_id="a", backend="baseline", direction="d", sandbox_workdir="/w", sandbox_isolation="process"),
+        SubmissionScored(seq=4, agent_id="a", submission_id=1, method="m1", valid=True, public_pgr=0.3, private_pgr=0.25),
+        SubmissionScored(seq=5, agent_id="b", submission_id=2, method="m2", valid=True, public_pgr=0.5, private_pgr=0.1),
+        SubmissionScored(seq=6, agent_id="a", submission_id=3, method="m3", valid=False, error="missing id x"),
+        SubmissionScored(seq=7, agent_id="a", submission_id=4, method="m4", valid=True, public_pgr=0.3, private_pgr=0.35),
+        AgentStatusChanged(seq=8, agent_id="b", status="paused", reason="by supervisor"),
+        ToolOutputEmitted(seq=9, agent_id="a", call_id="c", stream="stdout", line="epoch 1"),
+        AgentFinished(seq=10, agent_id="a", reason="research complete"),
+        CampaignFinished(seq=11, reason="all agents finished", seconds=3.0),
+    ]
+
+
+def test_leaderboard_ranks_by_public_pgr_and_breaks_ties_by_time() -> None:
+    view = build_view(_log())
+    assert [(r.agent_id, r.submission_id) for r in view.leaderboard()] == [("b", 2), ("a", 1), ("a", 4)]
+
+
+def test_agents_carry_status_counts_and_best_scores() -> None:
+    view = build_view(_log())
+    a, b = view.agents["a"], view.agents["b"]
+    assert (a.status, a.submissions, a.best_public_pgr, a.best_private_pgr) == ("finished", 3, 0.3, 0.25)
+    assert (b.status, b.status_reason, b.best_public_pgr) == ("paused", "by supervisor", 0.5)
+    assert "  | epoch 1" in a.lines
+    assert any("rejected: missing id x" in line for line in a.lines)
+
+
+def test_campaign_phase_and_baselines() -> None:
+    view = build_view(_log()[:2])
+    assert (view.phase, view.acc_weak, view.acc_ceiling) == ("running", 0.7, 0.8)
+    assert build_view(_log()).phase == "finished"
+    assert build_view(_log()).sandbox_isolation == "process"
+
+
+def test_replaying_twice_gives_the_same_view() -> None:
+    first, second = build_view(_log()), build_view(_log())
+    assert first.leaderboard() == second.leaderboard()
+    assert {k: list(v.lines) for k, v in first.agents.items()} == {k: list(v.lines) for k, v in second.agents.items()}

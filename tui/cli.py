@@ -1,0 +1,227 @@
+"""The `aar` command line.
+
+Every user mistake (bad flag, unknown testbed or method, a store that is missing or
+not an aar store) ends in one line on stderr and exit code 2, before anything is
+written. Heavy imports (torch, textual) happen only in the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from agents.settings import AarSettings, load_settings
+from agents.store import EventStore, StoreError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aar", description="A control room for automated alignment research.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a campaign (TUI by default)")
+    run.add_argument("--agents", type=_positive, help="researchers in parallel (default 3)")
+    run.add_argument("--db", type=Path, help="new campaign store (default: ~/.aar/campaigns/<time>.db)")
+    run.add_argument("--headless", action="store_true", help="no UI; print progress lines")
+    run.add_argument("--testbed", help="research problem (default stdlib-docstrings)")
+    run.add_argument("--sandbox", help="sandbox backend (default local)")
+    run.add_argument("--experiments", type=_positive, help="scored submissions per agent")
+    run.add_argument("--limit", type=_positive, help="use only this many testbed items")
+    run.add_argument("--max-wall", type=float, help="wall-clock budget in seconds")
+    run.set_defaults(func=cmd_run)
+
+    review = commands.add_parser("review", help="open a stored campaign read-only")
+    review.add_argument("path", type=Path)
+    review.set_defaults(func=cmd_review)
+
+    export = commands.add_parser("export", help="print a stored campaign")
+    export.add_argument("path", type=Path)
+    export.add_argument("--format", choices=("jsonl", "md"), default="jsonl")
+    export.set_defaults(func=cmd_export)
+
+    w2s = commands.add_parser("w2s", help="weak-to-strong experiments without agents")
+    w2s_commands = w2s.add_subparsers(dest="w2s_command", metavar="COMMAND")
+    w2s_run = w2s_commands.add_parser("run", help="run one method over seeds and print PGR")
+    w2s_run.add_argument("--testbed", default="stdlib-docstrings")
+    w2s_run.add_argument("--method", default="cross_entropy")
+    w2s_run.add_argument("--seeds", type=_positive, default=3)
+    w2s_run.add_argument("--limit", type=_positive, help="use only this many testbed items")
+    w2s_run.add_argument("--json", action="store_true", help="print JSON")
+    w2s_run.set_defaults(func=cmd_w2s_run)
+    return parser
+
+
+def _validate_campaign(settings: AarSettings) -> None:
+    from experiments import TESTBEDS
+    from sandboxes import available_backends
+
+    if settings.testbed not in TESTBEDS:
+        raise UsageError(f"unknown testbed {settings.testbed!r} (known: {', '.join(sorted(TESTBEDS))})")
+    if settings.sandbox not in available_backends():
+        known = ", ".join(available_backends())
+        raise UsageError(f"unknown sandbox backend {settings.sandbox!r} (known: {known})")
+
+
+def _new_store_path(settings: AarSettings, db: Path | None) -> Path:
+    if db is None:
+        folder = settings.home / "campaigns"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / time.strftime("%Y%m%d-%H%M%S.db")
+    if db.exists():
+        raise UsageError(f"{db} already exists; a campaign store is never overwritten")
+    if not db.parent.is_dir():
+        raise UsageError(f"directory {db.parent} does not exist")
+    return db
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        agents=args.agents,
+        testbed=args.testbed,
+        sandbox=args.sandbox,
+        experiments_per_agent=args.experiments,
+        testbed_limit=args.limit,
+        max_wall_s=args.max_wall,
+    )
+    _validate_campaign(settings)
+    db = _new_store_path(settings, args.db)
+    if args.headless:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return asyncio.run(_run_headless(settings, db))
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=settings.home / "aar.log", level=logging.INFO)
+    return asyncio.run(_run_tui(settings, db))
+
+
+async def _run_headless(settings: AarSettings, db: Path) -> int:
+    from agents.headless import run_headless
+
+    store = await EventStore.create(db)
+    try:
+        await run_headless(settings, store)
+    finally:
+        await store.close()
+    return 0
+
+
+async def _run_tui(settings: AarSettings, db: Path) -> int:
+    from agents.campaign import Campaign
+    from tui.app import AarApp
+
+    store = await EventStore.create(db)
+    campaign = Campaign(settings, store)
+    app = AarApp(campaign)
+    engine = asyncio.create_task(campaign.run(), name="campaign")
+    try:
+        await app.run_async()
+    finally:
+        if not engine.done():
+            engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+        await store.close()
+    print(f"campaign store: {db}  (aar review {db})")
+    return 0
+
+
+async def _load_events(path: Path) -> list:  # type: ignore[type-arg]
+    store = await EventStore.open(path)
+    try:
+        return await store.read_all()
+    finally:
+        await store.close()
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    events = asyncio.run(_load_events(args.path))
+    from tui.app import AarApp
+
+    AarApp(events=events).run()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    events = asyncio.run(_load_events(args.path))
+    from agents.events import event_to_json
+    from agents.export import markdown_report
+
+    if args.format == "jsonl":
+        for event in events:
+            sys.stdout.write(event_to_json(event) + "\n")
+    else:
+        sys.stdout.write(markdown_report(events))
+    return 0
+
+
+def cmd_w2s_run(args: argparse.Namespace) -> int:
+    from experiments import run_w2s
+
+    settings = load_settings()
+    result = run_w2s(
+        args.testbed,
+        args.method,
+        seeds=args.seeds,
+        cache_dir=settings.cache_dir / "features",
+        limit=args.limit,
+    )
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data))
+    else:
+        for key in ("testbed", "method", "seeds", "acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):
+            print(f"{key:>12}: {data.get(key)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from experiments import ExperimentError
+    from sandboxes import SandboxError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not hasattr(args, "func"):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.func(args))
+    except (UsageError, StoreError, ExperimentError, SandboxError) as exc:
+        print(f"aar: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        print(f"aar: error: setting {where}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""A modal that asks the supervisor for a message to send to one agent."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+
+class RedirectScreen(ModalScreen[str | None]):
+    """Returns the message typed, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="redirect.cancel")]
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__()
+        self.agent_id = agent_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="redirect-box"):
+            yield Label(f"Message to {self.agent_id} (read before its next turn):")
+            yield Input(placeholder="e.g. try hard labels with strong weight decay", id="redirect-input")
+
+    @on(Input.Submitted)
+    def send_message(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,75 @@
+"""Widgets of the campaign screen. They render read models; they never hold agent state."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Static
+
+from agents.transcript import fmt_pgr
+from agents.views import CampaignView
+
+STATUS_STYLE = {
+    "starting": "dim",
+    "thinking": "cyan",
+    "running": "green",
+    "paused": "bold yellow",
+    "finished": "blue",
+    "failed": "bold red",
+}
+
+
+class AgentTable(DataTable[str]):
+    """One row per agent: status, submissions, best public PGR. Selecting a row selects the agent."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_column("agent", key="agent")
+        self.add_column("status", key="status")
+        self.add_column("subs", key="subs")
+        self.add_column("best PGR", key="best")
+
+    def show(self, view: CampaignView) -> None:
+        """Update rows in place; a full clear would reset the cursor."""
+        for agent in view.agents.values():
+            style = STATUS_STYLE.get(agent.status, "")
+            status = f"[{style}]{agent.status}[/]" if style else agent.status
+            cells = (agent.agent_id, status, str(agent.submissions), fmt_pgr(agent.best_public_pgr))
+            if agent.agent_id in self.rows:
+                for column, value in zip(("status", "subs", "best"), cells[1:], strict=True):
+                    if self.get_cell(agent.agent_id, column) != value:
+                        self.update_cell(agent.agent_id, column, value)
+            else:
+                self.add_row(*cells, key=agent.agent_id)
+
+
+class Leaderboard(DataTable[str]):
+    """Valid submissions ranked by public PGR; private PGR is for the supervisor only."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "none"
+        self.add_columns("#", "agent", "public", "private", "method")
+
+    def show(self, view: CampaignView) -> None:
+        self.clear()
+        for rank, row in enumerate(view.leaderboard(), start=1):
+            self.add_row(
+                str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_pgr(row.private_pgr), row.method
+            )
+
+
+class CampaignSummary(Static):
+    """One line: phase, set-up progress, baselines and the isolation level in force."""
+
+    def show(self, view: CampaignView, *, read_only: bool) -> None:
+        parts = [f"[b]{view.testbed or 'campaign'}[/b]", view.phase]
+        if read_only:
+            parts.append("[b magenta]review (read-only)[/]")
+        if view.progress is not None:
+            stage, done, total = view.progress
+            parts.append(f"{stage} {done}/{total}")
+        if view.acc_weak is not None and view.acc_ceiling is not None:
+            parts.append(f"weak acc {view.acc_weak:.3f} -> ceiling {view.acc_ceiling:.3f}")
+        if view.sandbox_backend:
+            parts.append(f"sandbox {view.sandbox_backend}: {view.sandbox_isolation or '…'}")
+        if view.finished_reason:
+            parts.append(view.finished_reason)
+        self.update("  ·  ".join(parts))
