@@ -1,0 +1,73 @@
+"""The control room driven like a person drives it, through Textual's Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from agents.campaign import Campaign
+from agents.events import SupervisorCommandIssued
+from agents.settings import AarSettings
+from agents.store import EventStore
+from tests.tui.sample_log import sample_events
+from tui.app import AarApp
+from tui.widgets import AgentTable, Leaderboard
+
+
+async def _until(predicate, pilot, timeout: float = 120.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await pilot.pause(0.1)
+
+
+async def test_select_an_agent_and_pause_then_resume_it(settings: AarSettings, tmp_path: Path) -> None:
+    store = await EventStore.create(tmp_path / "c.db")
+    campaign = Campaign(settings.model_copy(update={"experiments_per_agent": 3}), store)
+    app = AarApp(campaign)
+    async with app.run_test(size=(180, 50)) as pilot:
+        engine = asyncio.create_task(campaign.run())
+        await _until(lambda: app.view.phase == "running" and "agent-2" in app.query_one(AgentTable).rows, pilot)
+        assert app.selected == "agent-1"
+
+        await pilot.press("down")
+        assert app.selected == "agent-2"
+        await pilot.press("p")
+        await _until(lambda: app.view.agents["agent-2"].status == "paused", pilot)
+        await pilot.pause(0.7)  # the table refreshes at 2 Hz
+        assert "paused" in str(app.query_one(AgentTable).get_row("agent-2")[1])
+        assert "paused" in app.query_one("#stream-title").render().plain
+        assert app.view.agents["agent-1"].status != "paused"
+
+        await pilot.press("p")
+        await _until(lambda: app.view.agents["agent-2"].status != "paused", pilot)
+        await pilot.press("q")
+    await asyncio.wait_for(campaign.stop(), 30) if not campaign.finished else None
+    engine.cancel()
+    await asyncio.gather(engine, return_exceptions=True)
+    await store.close()
+    stored = await (await EventStore.open(tmp_path / "c.db")).read_all()
+    commands = [(e.agent_id, e.command) for e in stored if isinstance(e, SupervisorCommandIssued)]
+    assert commands[:2] == [("agent-2", "pause"), ("agent-2", "resume")]
+
+
+async def test_review_shows_the_stored_leaderboard_and_refuses_commands() -> None:
+    events = sample_events()
+    app = AarApp(events=events)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await pilot.pause(0.6)
+        board = app.query_one(Leaderboard)
+        rows = [board.get_row_at(i) for i in range(board.row_count)]
+        assert [(r[1], r[2], r[3]) for r in rows] == [("agent-2", "0.50", "0.10"), ("agent-1", "0.30", "0.25")]
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert any("read-only" in n.message for n in app._notifications)
+        assert app.view.agents["agent-2"].status == "thinking"
+
+
+def test_review_screen_snapshot(snap_compare) -> None:
+    async def settle(pilot) -> None:
+        await pilot.pause(0.6)
+
+    assert snap_compare(AarApp(events=sample_events()), terminal_size=(160, 40), run_before=settle)

@@ -1,0 +1,90 @@
+"""The `aar` command line, run as a user runs it: a subprocess per command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_LIMIT
+
+
+def aar(*args: str, env_extra: dict[str, str] | None = None, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AAR_HOME": str(home / "aar-home"), "AAR_CONFIG": str(home / "none.toml")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aar: error: ")
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["run", "--agents", "0", "--db", "{tmp}/x.db"], ["--agents", "at least 1"]),
+        (["run", "--testbed", "nope", "--db", "{tmp}/x.db"], ["unknown testbed 'nope'", "stdlib-docstrings"]),
+        (["run", "--sandbox", "nope", "--db", "{tmp}/x.db"], ["unknown sandbox backend 'nope'", "local"]),
+        (["run", "--db", "{tmp}/no/such/dir/x.db"], ["does not exist"]),
+        (["w2s", "run", "--method", "nope", "--json"], ["nope", "cross_entropy"]),
+        (["w2s", "run", "--testbed", "nope", "--json"], ["nope", "stdlib-docstrings"]),
+        (["review", "{tmp}/missing.db"], ["no such campaign store"]),
+        (["export", "{tmp}/notes.txt", "--format", "jsonl"], ["not an aar campaign store"]),
+        (["export", "{tmp}/notes.txt", "--format", "pdf"], ["invalid choice"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+    (tmp_path / "notes.txt").write_text("not a database")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = aar(*(a.format(tmp=tmp_path) for a in args), home=tmp_path)
+    assert_usage_error(result, *needles)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_existing_db_is_never_overwritten(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    db.write_text("precious")
+    assert_usage_error(aar("run", "--headless", "--db", str(db), home=tmp_path), "already exists")
+    assert db.read_text() == "precious"
+
+
+def test_headless_run_then_export_and_w2s(tmp_path: Path, feature_cache: Path) -> None:
+    env = {"AAR_CACHE_DIR": str(feature_cache)}
+    db = tmp_path / "c.db"
+    run = aar(
+        "run", "--headless", "--agents", "2", "--experiments", "1", "--limit", str(TEST_LIMIT), "--db", str(db),
+        env_extra=env, home=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Leaderboard" in run.stdout and "campaign finished" in run.stdout
+    assert run.stdout.count("submission #") == 2
+
+    exported = aar("export", str(db), "--format", "jsonl", home=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    events = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["kind"] == "campaign_started" and events[-1]["kind"] == "campaign_finished"
+    assert sum(e["kind"] == "submission_scored" and e["valid"] for e in events) == 2
+
+    report = aar("export", str(db), "--format", "md", home=tmp_path)
+    assert report.returncode == 0 and "## Leaderboard" in report.stdout and "## agent-2" in report.stdout
+
+    w2s = aar("w2s", "run", "--testbed", "stdlib-docstrings", "--method", "cross_entropy", "--seeds", "2",
+              "--limit", str(TEST_LIMIT), "--json", env_extra=env, home=tmp_path)
+    assert w2s.returncode == 0, w2s.stderr
+    result = json.loads(w2s.stdout)
+    for key in ("acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):
+        assert key in result
+    assert result["gap"] == pytest.approx(result["acc_ceiling"] - result["acc_weak"])
