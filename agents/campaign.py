@@ -146,10 +146,12 @@ class Campaign:
         self.bus.publish(
             TaskPrepared(
                 testbed=self.settings.testbed,
-                acc_weak=task.baselines.acc_weak,
-                acc_ceiling=task.baselines.acc_ceiling,
-                n_train=task.n_train,
-                n_test=task.n_test,
+                acc_weak=task.baselines.public_acc_weak,
+                acc_ceiling=task.baselines.public_acc_ceiling,
+                private_acc_weak=task.baselines.private_acc_weak,
+                private_acc_ceiling=task.baselines.private_acc_ceiling,
+                n_train=len(task.train_x),
+                n_test=len(task.test_ids),
                 seconds=time.monotonic() - started,
             )
         )

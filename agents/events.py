@@ -36,12 +36,15 @@ class CampaignStarted(_Event):
 
 
 class TaskPrepared(_Event):
-    """The research task is ready: baselines the leaderboard is measured against."""
+    """The research task is ready: baselines PGR is measured against (public test part;
+    the private part's for the supervisor)."""
 
     kind: Literal["task_prepared"] = "task_prepared"
     testbed: str
     acc_weak: float
     acc_ceiling: float
+    private_acc_weak: float
+    private_acc_ceiling: float
     n_train: int
     n_test: int
     seconds: float

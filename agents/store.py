@@ -153,8 +153,15 @@ class EventStore:
         rows = list(await self._conn.execute_fetchall("SELECT MAX(seq) FROM events"))
         return int(rows[0][0] or 0)
 
+    async def __aenter__(self) -> EventStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
-        """Flush and close; idempotent."""
+        """Flush and close; idempotent. (aiosqlite runs a non-daemon thread per
+        connection: an unclosed store keeps the process alive.)"""
         if self._closed:
             return
         try:

@@ -40,7 +40,7 @@ class SubmissionDesk:
         if self.remaining(agent_id) == 0:
             return SubmissionOutcome(False, f"submission quota used up ({self._quota} per agent)")
         submission_id, self._next_id = self._next_id, self._next_id + 1
-        result = self._scorer.score([str(i) for i in ids], probs)  # type: ignore[arg-type]
+        result = self._scorer.score(ids, probs)  # type: ignore[arg-type]  # the scorer validates types
         self._bus.publish(
             SubmissionScored(
                 agent_id=agent_id,

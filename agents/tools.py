@@ -154,8 +154,10 @@ class Toolbox:
         try:
             payload = json.loads(raw)
             ids, probs = payload["ids"], payload["probs"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            message = f"{path} is not a predictions file ({{'ids': [...], 'probs': [...]}}): {exc}"
+            if not (isinstance(ids, list) and isinstance(probs, list)):
+                raise TypeError("ids and probs must be lists")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            message = f'{path} is not a predictions file {{"ids": [...], "probs": [...]}}: {exc}'
             return ToolResult(False, message, "rejected: not a predictions file")
         outcome = self._desk.submit(self._agent_id, ids, probs, method=method)
         return ToolResult(outcome.accepted, outcome.message, outcome.message.splitlines()[0])

@@ -33,7 +33,10 @@ def transcript_lines(event: Event) -> list[str]:
     """The lines a reader of one agent's transcript sees for `event` (maybe none)."""
     match event:
         case AgentStarted():
-            return [f"== agent started ({event.backend}); direction: {event.direction}"]
+            return [
+                f"== agent started ({event.backend}); direction: {event.direction}",
+                f"== sandbox: {event.sandbox_isolation}; work dir {event.sandbox_workdir}",
+            ]
         case TextEmitted():
             return event.text.splitlines() or [""]
         case ToolCallRequested():

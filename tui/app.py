@@ -113,8 +113,8 @@ class AarApp(App[None]):
         self.query_one(CampaignSummary).show(self.view, read_only=self.read_only)
         if self.selected:
             agent = self.view.agents[self.selected]
-            title = f"{agent.agent_id} · {agent.status} · {agent.backend} · {agent.direction}"
-            self.query_one("#stream-title", Label).update(title)
+            about = [agent.agent_id, agent.status, agent.backend, agent.direction]
+            self.query_one("#stream-title", Label).update(" · ".join(a for a in about if a))
 
     def _select(self, agent_id: str) -> None:
         if agent_id == self.selected or agent_id not in self.view.agents:

@@ -69,7 +69,9 @@ class CampaignSummary(Static):
         if view.acc_weak is not None and view.acc_ceiling is not None:
             parts.append(f"weak acc {view.acc_weak:.3f} -> ceiling {view.acc_ceiling:.3f}")
         if view.sandbox_backend:
-            parts.append(f"sandbox {view.sandbox_backend}: {view.sandbox_isolation or '…'}")
+            # The level's name; the full description is in each agent's first transcript line.
+            level = view.sandbox_isolation.split(" (")[0]
+            parts.append(f"sandbox {view.sandbox_backend}" + (f": {level}" if level else ""))
         if view.finished_reason:
             parts.append(view.finished_reason)
         self.update("  ·  ".join(parts))

@@ -20,14 +20,14 @@ from agents.views import build_view
 
 
 async def test_baseline_campaign_runs_to_the_end_and_logs_everything(settings: AarSettings, tmp_path: Path) -> None:
-    store = await EventStore.create(tmp_path / "c.db")
-    campaign = Campaign(settings, store)
-    seen = []
-    campaign.bus.subscribe(seen.append)
-    await campaign.run()
-    await store.close()
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        campaign = Campaign(settings, store)
+        seen = []
+        campaign.bus.subscribe(seen.append)
+        await campaign.run()
 
-    stored = await (await EventStore.open(tmp_path / "c.db")).read_all()
+    async with await EventStore.open(tmp_path / "c.db") as reopened:
+        stored = await reopened.read_all()
     assert stored == seen, "the store holds exactly what subscribers saw, in order"
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
     assert isinstance(stored[-1], CampaignFinished) and stored[-1].reason == "all agents finished"
@@ -49,25 +49,29 @@ async def test_baseline_campaign_runs_to_the_end_and_logs_everything(settings: A
 
 
 async def test_pause_freezes_an_agent_until_resume_and_redirect_reaches_it(settings: AarSettings, tmp_path: Path) -> None:
-    store = await EventStore.create(tmp_path / "c.db")
-    campaign = Campaign(settings.model_copy(update={"agents": 2}), store)
-    events = []
-    campaign.bus.subscribe(events.append)
-    engine = asyncio.create_task(campaign.run())
-    while not any(e.kind == "agent_started" and e.agent_id == "agent-1" for e in events):
-        await asyncio.sleep(0.05)
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        campaign = Campaign(settings.model_copy(update={"agents": 2}), store)
+        events = []
+        campaign.bus.subscribe(events.append)
+        engine = asyncio.create_task(campaign.run())
+        try:
+            while not any(e.kind == "agent_started" and e.agent_id == "agent-1" for e in events):
+                await asyncio.sleep(0.05)
 
-    await campaign.pause("agent-1")
-    await campaign.redirect("agent-1", "try hard labels")
-    paused_at = len([e for e in events if e.agent_id == "agent-1"])
-    await asyncio.sleep(1.5)
-    during_pause = [e for e in events if e.agent_id == "agent-1"][paused_at:]
-    # Nothing the agent does happens while paused (only the command events themselves).
-    assert {e.kind for e in during_pause} <= {"supervisor_command_issued"}
+            await campaign.pause("agent-1")
+            await campaign.redirect("agent-1", "try hard labels")
+            await asyncio.sleep(0.3)  # output the process wrote before SIGSTOP still drains
+            paused_at = len([e for e in events if e.agent_id == "agent-1"])
+            await asyncio.sleep(1.5)
+            during_pause = [e for e in events if e.agent_id == "agent-1"][paused_at:]
+            # Nothing the agent does happens while paused.
+            assert during_pause == []
 
-    await campaign.resume("agent-1")
-    await asyncio.wait_for(engine, 240)
-    await store.close()
+            await campaign.resume("agent-1")
+            await asyncio.wait_for(engine, 240)
+        finally:
+            engine.cancel()
+            await asyncio.gather(engine, return_exceptions=True)
     mine = [e for e in events if e.agent_id == "agent-1"]
     commands = [e.command for e in mine if isinstance(e, SupervisorCommandIssued)]
     assert commands == ["pause", "redirect", "resume"]

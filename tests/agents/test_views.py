@@ -16,7 +16,7 @@ from agents.views import build_view
 def _log():
     return [
         CampaignStarted(seq=1, campaign_id="c1", testbed="tb", agent_ids=["a", "b"], sandbox_backend="local", budget={}),
-        TaskPrepared(seq=2, testbed="tb", acc_weak=0.7, acc_ceiling=0.8, n_train=10, n_test=10, seconds=1.0),
+        TaskPrepared(seq=2, testbed="tb", acc_weak=0.7, acc_ceiling=0.8, private_acc_weak=0.71, private_acc_ceiling=0.79, n_train=10, n_test=10, seconds=1.0),
         AgentStarted(seq=3, agent_id="a", backend="baseline", direction="d", sandbox_workdir="/w", sandbox_isolation="process"),
         SubmissionScored(seq=4, agent_id="a", submission_id=1, method="m1", valid=True, public_pgr=0.3, private_pgr=0.25),
         SubmissionScored(seq=5, agent_id="b", submission_id=2, method="m2", valid=True, public_pgr=0.5, private_pgr=0.1),

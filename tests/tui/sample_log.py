@@ -18,7 +18,7 @@ def sample_events() -> list[Event]:
     events: list[Event] = [
         CampaignStarted(campaign_id="c-sample", testbed="stdlib-docstrings", agent_ids=["agent-1", "agent-2"],
                         sandbox_backend="local", budget={"experiments_per_agent": 2}),
-        TaskPrepared(testbed="stdlib-docstrings", acc_weak=0.712, acc_ceiling=0.805, n_train=2400, n_test=1800, seconds=3.0),
+        TaskPrepared(testbed="stdlib-docstrings", acc_weak=0.712, acc_ceiling=0.805, private_acc_weak=0.705, private_acc_ceiling=0.81, n_train=2400, n_test=1800, seconds=3.0),
     ]
     for agent_id, direction in (("agent-1", "label sharpening"), ("agent-2", "regularisation")):
         events += [

@@ -11,6 +11,8 @@ from agents.settings import AarSettings
 from agents.store import EventStore
 from tests.tui.sample_log import sample_events
 from tui.app import AarApp
+from textual.widgets import Label
+
 from tui.widgets import AgentTable, Leaderboard
 
 
@@ -23,31 +25,32 @@ async def _until(predicate, pilot, timeout: float = 120.0) -> None:
 
 
 async def test_select_an_agent_and_pause_then_resume_it(settings: AarSettings, tmp_path: Path) -> None:
-    store = await EventStore.create(tmp_path / "c.db")
-    campaign = Campaign(settings.model_copy(update={"experiments_per_agent": 3}), store)
-    app = AarApp(campaign)
-    async with app.run_test(size=(180, 50)) as pilot:
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        campaign = Campaign(settings.model_copy(update={"experiments_per_agent": 3}), store)
+        app = AarApp(campaign)
         engine = asyncio.create_task(campaign.run())
-        await _until(lambda: app.view.phase == "running" and "agent-2" in app.query_one(AgentTable).rows, pilot)
-        assert app.selected == "agent-1"
+        try:
+            async with app.run_test(size=(180, 50)) as pilot:
+                await _until(lambda: app.view.phase == "running" and "agent-2" in app.query_one(AgentTable).rows, pilot)
+                assert app.selected == "agent-1"
 
-        await pilot.press("down")
-        assert app.selected == "agent-2"
-        await pilot.press("p")
-        await _until(lambda: app.view.agents["agent-2"].status == "paused", pilot)
-        await pilot.pause(0.7)  # the table refreshes at 2 Hz
-        assert "paused" in str(app.query_one(AgentTable).get_row("agent-2")[1])
-        assert "paused" in app.query_one("#stream-title").render().plain
-        assert app.view.agents["agent-1"].status != "paused"
+                await pilot.press("down")
+                assert app.selected == "agent-2"
+                await pilot.press("p")
+                await _until(lambda: app.view.agents["agent-2"].status == "paused", pilot)
+                await pilot.pause(0.7)  # the table refreshes at 2 Hz
+                assert "paused" in str(app.query_one(AgentTable).get_row("agent-2")[1])
+                assert "paused" in str(app.query_one("#stream-title", Label).render())
+                assert app.view.agents["agent-1"].status != "paused"
 
-        await pilot.press("p")
-        await _until(lambda: app.view.agents["agent-2"].status != "paused", pilot)
-        await pilot.press("q")
-    await asyncio.wait_for(campaign.stop(), 30) if not campaign.finished else None
-    engine.cancel()
-    await asyncio.gather(engine, return_exceptions=True)
-    await store.close()
-    stored = await (await EventStore.open(tmp_path / "c.db")).read_all()
+                await pilot.press("p")
+                await _until(lambda: app.view.agents["agent-2"].status != "paused", pilot)
+                await pilot.press("q")
+        finally:
+            engine.cancel()
+            await asyncio.gather(engine, return_exceptions=True)
+    async with await EventStore.open(tmp_path / "c.db") as reopened:
+        stored = await reopened.read_all()
     commands = [(e.agent_id, e.command) for e in stored if isinstance(e, SupervisorCommandIssued)]
     assert commands[:2] == [("agent-2", "pause"), ("agent-2", "resume")]
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_LIMIT
-
 
 def aar(*args: str, env_extra: dict[str, str] | None = None, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AAR_HOME": str(home / "aar-home"), "AAR_CONFIG": str(home / "none.toml")}
@@ -64,7 +62,7 @@ def test_headless_run_then_export_and_w2s(tmp_path: Path, feature_cache: Path) -
     env = {"AAR_CACHE_DIR": str(feature_cache)}
     db = tmp_path / "c.db"
     run = aar(
-        "run", "--headless", "--agents", "2", "--experiments", "1", "--limit", str(TEST_LIMIT), "--db", str(db),
+        "run", "--headless", "--agents", "2", "--experiments", "1", "--db", str(db),
         env_extra=env, home=tmp_path,
     )
     assert run.returncode == 0, run.stderr
@@ -82,7 +80,7 @@ def test_headless_run_then_export_and_w2s(tmp_path: Path, feature_cache: Path) -
     assert report.returncode == 0 and "## Leaderboard" in report.stdout and "## agent-2" in report.stdout
 
     w2s = aar("w2s", "run", "--testbed", "stdlib-docstrings", "--method", "cross_entropy", "--seeds", "2",
-              "--limit", str(TEST_LIMIT), "--json", env_extra=env, home=tmp_path)
+              "--json", env_extra=env, home=tmp_path)
     assert w2s.returncode == 0, w2s.stderr
     result = json.loads(w2s.stdout)
     for key in ("acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):

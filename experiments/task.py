@@ -1,0 +1,169 @@
+"""The W2S task as an agent sees it, and the scorer that stays outside its sandbox.
+
+`prepare_task` runs the weak teacher once (fixed `teacher_seed`) so every agent gets
+the same weak labels, computes the weak and ceiling baselines on each test part, and
+keeps the test labels inside a `Scorer`. `W2STask.write_agent_files` writes only
+features, weak labels, opaque test ids and TASK.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from experiments.errors import ExperimentError
+from experiments.features import ProgressFn
+from experiments.pair_features import weak_strong_features
+from experiments.protocol import accuracy, train_ceiling, train_teacher
+from experiments.scorer import FEEDBACK_STEP, Scorer, TaskBaselines
+from experiments.testbeds import load_testbed
+
+PREDICTIONS_FILE = "predictions.json"
+
+_TASK_MD = """\
+# Weak-to-strong task
+
+{description}
+
+You train a strong model using only labels from a weaker model. No ground-truth
+label exists anywhere in your files; the scorer holds them.
+
+## Files
+| file | content |
+|---|---|
+| `train_x.npy` | float32 array ({n_train}, {dim}): strong-model features of the training items |
+| `train_weak.npy` | float32 array ({n_train},): the weak teacher's P(label = 1) for each training row |
+| `test_x.npy` | float32 array ({n_test}, {dim}): strong-model features of the test items |
+| `test_ids.json` | JSON list of {n_test} opaque ids, one per row of `test_x.npy`, same order |
+
+Each item is a pair of texts; its features are [u * v, |u - v|] where u and v are the
+L2-normalised embeddings of the two texts by the strong encoder (the last layer of
+{model_name}). The weak teacher is a linear head on the same encoder cut to its
+first {weak_layer} layer(s), trained on ground truth of other items. Its labels are
+wrong on a sizeable share of items; the strong features know more than the teacher.
+
+## Goal
+Predict P(label = 1) for every test item. Your score is PGR, performance gap recovered:
+
+    PGR = (acc_yours - acc_weak) / (acc_ceiling - acc_weak)
+
+where acc_weak is the weak teacher's test accuracy and acc_ceiling that of a linear head
+on the strong features trained on ground truth. 0 means no better than the teacher,
+1 means as good as training on true labels. An item counts as predicted 1 when P > 0.5.
+
+## Submission
+Write `{predictions}`:
+
+    {{"ids": ["{example_id}", ...], "probs": [0.73, ...]}}
+
+with every id of `test_ids.json` exactly once (any order) and each prob a finite number
+in [0, 1]. The test items are split into a public and a private part; you see only the
+public PGR, rounded to {step}. An invalid submission is rejected with the reason.
+"""
+
+
+@dataclass(frozen=True, eq=False)
+class W2STask:
+    """What one W2S task gives agents, plus baselines and the scorer for the harness."""
+
+    testbed: str
+    description: str  # the agent-facing one (TestbedSpec.agent_description)
+    dataset_hash: str
+    teacher_seed: int
+    weak_layer: int
+    model_name: str
+    train_x: np.ndarray
+    train_weak: np.ndarray
+    test_x: np.ndarray
+    test_ids: tuple[str, ...]
+    baselines: TaskBaselines
+    _scorer: Scorer = field(repr=False)
+
+    def scorer(self) -> Scorer:
+        """The scorer for this task's test ids (the only object with test labels)."""
+        return self._scorer
+
+    def task_markdown(self) -> str:
+        """The TASK.md text: task, file formats, scoring and the predictions format."""
+        return _TASK_MD.format(
+            description=self.description, n_train=len(self.train_x),
+            n_test=len(self.test_x), dim=self.train_x.shape[1], model_name=self.model_name,
+            weak_layer=self.weak_layer, predictions=PREDICTIONS_FILE,
+            example_id=self.test_ids[0], step=FEEDBACK_STEP,
+        )
+
+    def write_agent_files(self, dest_dir: Path | str) -> dict[str, Path]:
+        """Write the agent-visible files into `dest_dir`; returns {file name: path}."""
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        paths = {name: dest / name for name in
+                 ("train_x.npy", "train_weak.npy", "test_x.npy", "test_ids.json", "TASK.md")}
+        np.save(paths["train_x.npy"], self.train_x.astype(np.float32), allow_pickle=False)
+        np.save(paths["train_weak.npy"], self.train_weak.astype(np.float32), allow_pickle=False)
+        np.save(paths["test_x.npy"], self.test_x.astype(np.float32), allow_pickle=False)
+        paths["test_ids.json"].write_text(json.dumps(list(self.test_ids)), encoding="utf-8")
+        paths["TASK.md"].write_text(self.task_markdown(), encoding="utf-8")
+        return paths
+
+
+def prepare_task(
+    testbed_name: str,
+    *,
+    cache_dir: Path | str | None = None,
+    teacher_seed: int = 0,
+    baseline_seeds: int = 3,
+    limit: int | None = None,
+    on_progress: ProgressFn | None = None,
+) -> W2STask:
+    """Build the agent-facing task and its scorer for a registered testbed.
+
+    The weak teacher uses `teacher_seed`; the ceiling baseline averages
+    `baseline_seeds` seeds. Test items are shuffled into a fixed order derived from
+    the dataset hash and given ids t00000, t00001, ... that reveal nothing.
+    """
+    if baseline_seeds < 1:
+        raise ExperimentError(f"baseline_seeds must be at least 1, got {baseline_seeds}")
+    testbed = load_testbed(testbed_name, limit=limit)
+    splits, y = testbed.splits, testbed.labels
+    for part in ("train_label", "train_unlabel", "test_public", "test_private"):
+        if len(getattr(splits, part)) == 0:
+            raise ExperimentError(f"testbed {testbed_name!r} (limit={limit}) has no {part} items")
+    feats = weak_strong_features(testbed, cache_dir=cache_dir, on_progress=on_progress)
+    teacher = train_teacher(feats.weak, y, splits, seed=teacher_seed)
+
+    rng = np.random.default_rng(int(testbed.dataset_hash[:16], 16))
+    order = splits.test[rng.permutation(len(splits.test))]
+    public = np.isin(order, splits.test_public)
+    width = max(5, len(str(len(order) - 1)))
+    test_ids = tuple(f"t{i:0{width}d}" for i in range(len(order)))
+    labels = y[order]
+
+    weak_probs = teacher.predict_proba(feats.weak[order])
+    ceilings = [train_ceiling(feats.strong, y, splits, seed=s).predict_proba(feats.strong[order])
+                for s in range(baseline_seeds)]
+
+    def part_accs(mask: np.ndarray) -> tuple[float, float]:
+        weak = accuracy(weak_probs[mask], labels[mask])
+        ceiling = float(np.mean([accuracy(p[mask], labels[mask]) for p in ceilings]))
+        return weak, ceiling
+
+    (pw, pc), (qw, qc) = part_accs(public), part_accs(~public)
+    baselines = TaskBaselines(public_acc_weak=pw, public_acc_ceiling=pc,
+                              private_acc_weak=qw, private_acc_ceiling=qc)
+    return W2STask(
+        testbed=testbed_name,
+        description=testbed.spec.agent_description,
+        dataset_hash=testbed.dataset_hash,
+        teacher_seed=teacher_seed,
+        weak_layer=testbed.spec.weak_layer,
+        model_name=testbed.spec.encoder.label,
+        train_x=feats.strong[splits.train_unlabel].astype(np.float32),
+        train_weak=teacher.predict_proba(feats.weak[splits.train_unlabel]).astype(np.float32),
+        test_x=feats.strong[order].astype(np.float32),
+        test_ids=test_ids,
+        baselines=baselines,
+        _scorer=Scorer(test_ids, labels, public, baselines),
+    )
