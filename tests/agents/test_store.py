@@ -11,48 +11,46 @@ from agents.store import EventStore, StoreError
 
 
 async def test_round_trip_keeps_every_event_in_publish_order(tmp_path: Path) -> None:
-    store = await EventStore.create(tmp_path / "c.db")
-    bus = EventBus(store)
-    published = []
-    for i in range(2500):
-        agent = f"agent-{i % 3}"
-        if i % 7 == 0:
-            published.append(bus.publish(SubmissionScored(agent_id=agent, submission_id=i, method="m", valid=True, public_pgr=i / 2500)))
-        else:
-            published.append(bus.publish(TextEmitted(agent_id=agent, text=f"line {i}")))
-    await bus.close()
-    await store.close()
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        bus = EventBus(store)
+        published = []
+        for i in range(2500):
+            agent = f"agent-{i % 3}"
+            if i % 7 == 0:
+                event = SubmissionScored(agent_id=agent, submission_id=i, method="m", valid=True, public_pgr=i / 2500)
+            else:
+                event = TextEmitted(agent_id=agent, text=f"line {i}")
+            published.append(bus.publish(event))
+        await bus.close()
 
-    reopened = await EventStore.open(tmp_path / "c.db")
-    stored = await reopened.read_all()
+    async with await EventStore.open(tmp_path / "c.db") as reopened:
+        stored = await reopened.read_all()
+        only_agent_1 = [e async for e in reopened.read(agent_id="agent-1")]
+        tail = [e async for e in reopened.read(after_seq=2490)]
     assert [e.seq for e in stored] == list(range(1, 2501))
     assert stored == published
-    only_agent_1 = [e async for e in reopened.read(agent_id="agent-1")]
     assert only_agent_1 == [e for e in published if e.agent_id == "agent-1"]
-    tail = [e async for e in reopened.read(after_seq=2490)]
     assert [e.seq for e in tail] == list(range(2491, 2501))
-    await reopened.close()
 
 
 async def test_nothing_reaches_disk_before_flush_and_everything_after(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    store = await EventStore.create(path)
-    store.append(AgentStatusChanged(seq=1, agent_id="a", status="thinking"))
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
-    assert await store.flush() == 1
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    await store.close()
+    async with await EventStore.create(path) as store:
+        store.append(AgentStatusChanged(seq=1, agent_id="a", status="thinking"))
+        with sqlite3.connect(path) as raw:
+            before = raw.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        flushed = await store.flush()
+        with sqlite3.connect(path) as raw:
+            after = raw.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            journal = raw.execute("PRAGMA journal_mode").fetchone()[0]
+    assert (before, flushed, after, journal) == (0, 1, 1, "wal")
 
 
 async def test_read_only_store_refuses_appends(tmp_path: Path) -> None:
     await (await EventStore.create(tmp_path / "c.db")).close()
-    store = await EventStore.open(tmp_path / "c.db")
-    with pytest.raises(StoreError, match="read-only"):
-        store.append(TextEmitted(agent_id="a", text="x"))
-    await store.close()
+    async with await EventStore.open(tmp_path / "c.db") as store:
+        with pytest.raises(StoreError, match="read-only"):
+            store.append(TextEmitted(agent_id="a", text="x"))
 
 
 async def test_missing_file_is_refused_and_not_created(tmp_path: Path) -> None:
