@@ -11,15 +11,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from agents.events import Event
+from agents.events import Event, EventBase
 from agents.store import EventStore
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Event], None]
-E = TypeVar("E", bound=Event)
+E = TypeVar("E", bound=EventBase)
 
 
 class EventBus:
@@ -49,12 +49,12 @@ class EventBus:
         """Number the event, log it and notify subscribers; returns the numbered event."""
         self._seq += 1
         numbered = event.model_copy(update={"seq": self._seq})
-        self._store.append(numbered)
+        self._store.append(cast(Event, numbered))
         if self._store.pending >= self._batch_size:
             self._wake.set()
         for subscriber in list(self._subscribers):
             try:
-                subscriber(numbered)
+                subscriber(cast(Event, numbered))
             except Exception:  # a broken view must never stop the engine
                 log.exception("event subscriber failed")
         return numbered

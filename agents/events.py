@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 AgentStatus = Literal["starting", "thinking", "running", "paused", "finished", "failed"]
 
 
-class _Event(BaseModel):
+class EventBase(BaseModel):
     """Fields common to every event. `seq` is assigned by the bus, in publish order."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -26,7 +26,7 @@ class _Event(BaseModel):
     agent_id: str | None = None
 
 
-class CampaignStarted(_Event):
+class CampaignStarted(EventBase):
     kind: Literal["campaign_started"] = "campaign_started"
     campaign_id: str
     testbed: str
@@ -35,7 +35,7 @@ class CampaignStarted(_Event):
     budget: dict[str, float]
 
 
-class TaskPrepared(_Event):
+class TaskPrepared(EventBase):
     """The research task is ready: baselines PGR is measured against (public test part;
     the private part's for the supervisor)."""
 
@@ -50,7 +50,7 @@ class TaskPrepared(_Event):
     seconds: float
 
 
-class ProgressReported(_Event):
+class ProgressReported(EventBase):
     """Long set-up work (feature extraction) reporting how far it got."""
 
     kind: Literal["progress_reported"] = "progress_reported"
@@ -59,7 +59,7 @@ class ProgressReported(_Event):
     total: int
 
 
-class AgentStarted(_Event):
+class AgentStarted(EventBase):
     kind: Literal["agent_started"] = "agent_started"
     backend: str
     direction: str
@@ -67,27 +67,27 @@ class AgentStarted(_Event):
     sandbox_isolation: str
 
 
-class AgentStatusChanged(_Event):
+class AgentStatusChanged(EventBase):
     kind: Literal["agent_status_changed"] = "agent_status_changed"
     status: AgentStatus
     reason: str = ""
 
 
-class TextEmitted(_Event):
+class TextEmitted(EventBase):
     """A piece of the agent's visible reasoning or prose."""
 
     kind: Literal["text_emitted"] = "text_emitted"
     text: str
 
 
-class ToolCallRequested(_Event):
+class ToolCallRequested(EventBase):
     kind: Literal["tool_call_requested"] = "tool_call_requested"
     call_id: str
     tool: str
     arguments: dict[str, object]
 
 
-class ToolOutputEmitted(_Event):
+class ToolOutputEmitted(EventBase):
     """One line of live output from a running tool (experiment logs)."""
 
     kind: Literal["tool_output_emitted"] = "tool_output_emitted"
@@ -96,7 +96,7 @@ class ToolOutputEmitted(_Event):
     line: str
 
 
-class ToolCallFinished(_Event):
+class ToolCallFinished(EventBase):
     kind: Literal["tool_call_finished"] = "tool_call_finished"
     call_id: str
     tool: str
@@ -105,7 +105,7 @@ class ToolCallFinished(_Event):
     duration_s: float
 
 
-class SubmissionScored(_Event):
+class SubmissionScored(EventBase):
     """A scored submission. Private figures are for the human; the agent saw `feedback`."""
 
     kind: Literal["submission_scored"] = "submission_scored"
@@ -120,7 +120,7 @@ class SubmissionScored(_Event):
     feedback: str = ""
 
 
-class SupervisorCommandIssued(_Event):
+class SupervisorCommandIssued(EventBase):
     """A command from the person in charge, recorded before it is applied."""
 
     kind: Literal["supervisor_command_issued"] = "supervisor_command_issued"
@@ -128,12 +128,12 @@ class SupervisorCommandIssued(_Event):
     message: str = ""
 
 
-class AgentFinished(_Event):
+class AgentFinished(EventBase):
     kind: Literal["agent_finished"] = "agent_finished"
     reason: str
 
 
-class CampaignFinished(_Event):
+class CampaignFinished(EventBase):
     kind: Literal["campaign_finished"] = "campaign_finished"
     reason: str
     seconds: float

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
+from agents.events import Event, event_to_json
 from agents.settings import AarSettings, load_settings
 from agents.store import EventStore, StoreError
 
@@ -151,12 +152,9 @@ async def _run_tui(settings: AarSettings, db: Path) -> int:
     return 0
 
 
-async def _load_events(path: Path) -> list:  # type: ignore[type-arg]
-    store = await EventStore.open(path)
-    try:
+async def _load_events(path: Path) -> list[Event]:
+    async with await EventStore.open(path) as store:
         return await store.read_all()
-    finally:
-        await store.close()
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -169,7 +167,6 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     events = asyncio.run(_load_events(args.path))
-    from agents.events import event_to_json
     from agents.export import markdown_report
 
     if args.format == "jsonl":
