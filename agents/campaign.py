@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.baseline import DIRECTIONS, BaselineResearcher
@@ -48,10 +48,22 @@ CLOSE_TIMEOUT_S = 10.0
 
 @dataclass
 class _Agent:
-    researcher: Researcher
-    control: AgentControl
-    sandbox: Sandbox
+    """The campaign's handle on one agent; it exists (and obeys commands) before it starts."""
+
+    control: AgentControl = field(default_factory=AgentControl)
+    researcher: Researcher | None = None
+    sandbox: Sandbox | None = None
     status_before_pause: AgentStatus | None = None
+
+    @property
+    def status(self) -> AgentStatus:
+        if self.status_before_pause is not None:
+            return "paused"
+        return self.researcher.status if self.researcher else "starting"
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("finished", "failed")
 
 
 class CommandRefused(Exception):
@@ -66,7 +78,7 @@ class Campaign:
         self.campaign_id = campaign_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self.bus = EventBus(store)
         self.agent_ids = [f"agent-{i + 1}" for i in range(settings.agents)]
-        self._agents: dict[str, _Agent] = {}
+        self._agents = {agent_id: _Agent() for agent_id in self.agent_ids}
         self._started = time.monotonic()
         self._done = asyncio.Event()
 
@@ -102,7 +114,7 @@ class Campaign:
             async with asyncio.timeout_at(deadline):
                 task = await self._prepare()
                 await self._start_agents(task)
-            runners = [asyncio.create_task(self._run_agent(a)) for a in self._agents.values()]
+            runners = [asyncio.create_task(self._run_agent(a)) for a in self._agents.values() if a.researcher]
             _, pending = await asyncio.wait(runners, timeout=max(0.0, deadline - loop.time()))
             if pending:
                 reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent"
@@ -160,7 +172,7 @@ class Campaign:
     async def _start_agents(self, task: W2STask) -> None:
         files = task.write_agent_files(self.run_dir / "task")
         desk = SubmissionDesk(task.scorer(), self.bus, quota_per_agent=self.settings.experiments_per_agent)
-        for index, agent_id in enumerate(self.agent_ids):
+        for index, (agent_id, agent) in enumerate(self._agents.items()):
             sandbox = create_sandbox(
                 self.settings.sandbox,
                 workdir=self.run_dir / agent_id,
@@ -168,11 +180,11 @@ class Campaign:
             )
             await sandbox.start()
             direction = DIRECTIONS[index % len(DIRECTIONS)]
-            control = AgentControl()
             backend = BaselineResearcher(
                 direction, experiments=self.settings.experiments_per_agent, seed=index // len(DIRECTIONS)
             )
-            researcher = Researcher(
+            agent.sandbox = sandbox
+            agent.researcher = Researcher(
                 agent_id,
                 backend=backend,
                 direction=f"{direction.name}: {direction.rationale}",
@@ -180,12 +192,15 @@ class Campaign:
                 sandbox=sandbox,
                 toolbox=Toolbox(agent_id, sandbox, desk, exec_timeout_s=self.settings.exec_timeout_s),
                 bus=self.bus,
-                control=control,
+                control=agent.control,
                 max_turns=self.settings.max_turns,
             )
-            self._agents[agent_id] = _Agent(researcher, control, sandbox)
+            if agent.status_before_pause is not None:  # paused while the task was prepared
+                agent.status_before_pause = agent.researcher.status
+                agent.researcher.status = "paused"
 
     async def _run_agent(self, agent: _Agent) -> None:
+        assert agent.researcher is not None and agent.sandbox is not None
         try:
             await agent.researcher.run()
         finally:
@@ -197,7 +212,7 @@ class Campaign:
             agent.control.running.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await asyncio.gather(*(a.sandbox.close() for a in self._agents.values()))
+                await asyncio.gather(*(a.sandbox.close() for a in self._agents.values() if a.sandbox))
         self.bus.publish(CampaignFinished(reason=reason, seconds=time.monotonic() - self._started))
         await self.bus.close()
         self._done.set()
@@ -205,13 +220,15 @@ class Campaign:
     # Supervisor commands. Each is recorded, then applied between the agent's steps.
 
     def _targets(self, agent_id: str | None) -> list[str]:
+        if self.finished:
+            raise CommandRefused("the campaign has finished")
         if agent_id is None:
-            return [a for a, s in self._agents.items() if s.researcher.status not in ("finished", "failed")]
+            return [a for a, s in self._agents.items() if not s.ended]
         agent = self._agents.get(agent_id)
         if agent is None:
-            raise CommandRefused(f"no agent {agent_id!r} (yet)")
-        if agent.researcher.status in ("finished", "failed"):
-            raise CommandRefused(f"{agent_id} has already {agent.researcher.status}")
+            raise CommandRefused(f"no agent {agent_id!r}")
+        if agent.ended:
+            raise CommandRefused(f"{agent_id} has already {agent.status}")
         return [agent_id]
 
     async def pause(self, agent_id: str | None = None) -> None:
@@ -222,9 +239,11 @@ class Campaign:
                 continue
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="pause"))
             agent.control.running.clear()
-            await agent.sandbox.pause()
-            agent.status_before_pause = agent.researcher.status
-            agent.researcher.status = "paused"
+            agent.status_before_pause = agent.status
+            if agent.researcher:
+                agent.researcher.status = "paused"
+            if agent.sandbox:
+                await agent.sandbox.pause()
             self.bus.publish(AgentStatusChanged(agent_id=target, status="paused", reason="by supervisor"))
 
     async def resume(self, agent_id: str | None = None) -> None:
@@ -233,9 +252,12 @@ class Campaign:
             if agent.status_before_pause is None:
                 continue
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="resume"))
-            await agent.sandbox.resume()
-            agent.researcher.status, agent.status_before_pause = agent.status_before_pause, None
-            self.bus.publish(AgentStatusChanged(agent_id=target, status=agent.researcher.status))
+            if agent.sandbox:
+                await agent.sandbox.resume()
+            status, agent.status_before_pause = agent.status_before_pause, None
+            if agent.researcher:
+                agent.researcher.status = status
+            self.bus.publish(AgentStatusChanged(agent_id=target, status=status))
             agent.control.running.set()
 
     async def toggle_pause(self, agent_id: str) -> None:
@@ -258,10 +280,12 @@ class Campaign:
             agent = self._agents[target]
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="stop", message=reason))
             agent.control.stop_reason = reason
-            if agent.status_before_pause is not None:
-                await agent.sandbox.resume()
+            if agent.sandbox:
+                if agent.status_before_pause is not None:
+                    await agent.sandbox.resume()
+                await agent.sandbox.close()  # a running command ends now, not at its timeout
+            agent.status_before_pause = None
             agent.control.running.set()
-            await agent.sandbox.close()
 
     async def wait(self) -> None:
         await self._done.wait()

@@ -78,3 +78,24 @@ async def test_pause_freezes_an_agent_until_resume_and_redirect_reaches_it(setti
     assert any(e.kind == "text_emitted" and "try hard labels" in e.text for e in mine)
     assert [e.status for e in mine if e.kind == "agent_status_changed"].count("paused") == 1
     assert isinstance(mine[-1], AgentFinished) and mine[-1].reason == "research complete"
+
+
+async def test_an_agent_paused_during_set_up_waits_for_resume(settings: AarSettings, tmp_path: Path) -> None:
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        campaign = Campaign(settings.model_copy(update={"agents": 2, "experiments_per_agent": 1}), store)
+        events = []
+        campaign.bus.subscribe(events.append)
+        await campaign.pause("agent-2")  # before the task exists
+        engine = asyncio.create_task(campaign.run())
+        try:
+            while not any(e.kind == "agent_finished" and e.agent_id == "agent-1" for e in events):
+                await asyncio.sleep(0.05)
+            agent_2 = [e.kind for e in events if e.agent_id == "agent-2"]
+            assert "tool_call_requested" not in agent_2 and "text_emitted" not in agent_2
+            await campaign.resume("agent-2")
+            await asyncio.wait_for(engine, 240)
+        finally:
+            engine.cancel()
+            await asyncio.gather(engine, return_exceptions=True)
+    scored = [e.agent_id for e in events if isinstance(e, SubmissionScored)]
+    assert sorted(scored) == ["agent-1", "agent-2"]
