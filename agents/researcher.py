@@ -148,8 +148,7 @@ class Researcher:
         except StopRequested as stop:
             reason = f"stopped by supervisor: {stop}"
         except asyncio.CancelledError:
-            reason = "cancelled"
-            self._finish(reason, failed=True)
+            self._finish("cancelled (campaign ended)", failed=False)
             raise
         except Exception as exc:  # a failed agent is an event, never a crashed campaign
             log.exception("agent %s failed", self.agent_id)
