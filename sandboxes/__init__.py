@@ -1,9 +1,13 @@
 """Where agent-written code runs: one ``Sandbox`` protocol, backends registered by name.
 
-Imports only the standard library. Secrets (API keys) and hidden labels never enter a
-sandbox; see ``Sandbox.isolation`` for what each backend does and does not isolate.
+``local`` (the default) confines each exec with bubblewrap where present and falls back
+to weaker levels, naming the level in force; ``docker`` runs one locked-down container
+per agent. Importing this package needs only the standard library: the docker SDK is
+imported when a docker sandbox is created. Secrets (API keys) and hidden labels never
+enter a sandbox; see ``Sandbox.isolation`` for what each backend does and does not isolate.
 """
 
+from sandboxes.confined import ConfinedSandbox, create_local_sandbox
 from sandboxes.errors import (
     PathEscapeError,
     SandboxClosedError,
@@ -19,12 +23,15 @@ from sandboxes.registry import (
     SANDBOX_BACKENDS,
     SandboxFactory,
     available_backends,
+    create_docker_sandbox,
     create_sandbox,
+    prune_docker_sandboxes,
     register_backend,
 )
 
 __all__ = [
     "SANDBOX_BACKENDS",
+    "ConfinedSandbox",
     "ExecResult",
     "LocalSandbox",
     "OutputCallback",
@@ -37,7 +44,10 @@ __all__ = [
     "SandboxLimits",
     "UnknownSandboxError",
     "available_backends",
+    "create_docker_sandbox",
+    "create_local_sandbox",
     "create_sandbox",
+    "prune_docker_sandboxes",
     "register_backend",
     "truncation_marker",
 ]

@@ -30,10 +30,18 @@ def _os_error(action: str, path: str, exc: OSError) -> SandboxError:
     return SandboxError(f"cannot {action} {path!r}: {exc.strerror or exc}")
 
 
-def ensure_tmp(root: str) -> None:
-    """(Re)create ``tmp/`` (the child's TMPDIR), which agent code may have removed."""
+def ensure_tmp(root: str, owner: tuple[int, int] | None = None) -> None:
+    """(Re)create ``tmp/`` (the child's TMPDIR), which agent code may have removed.
+
+    ``owner`` (uid, gid) receives a newly created one, so a sandbox with a uid of its
+    own can write there.
+    """
     try:
-        os.makedirs(resolve_inside(root, "tmp"), exist_ok=True)
+        tmp = resolve_inside(root, "tmp")
+        if not os.path.isdir(tmp):
+            os.makedirs(tmp, exist_ok=True)
+            if owner is not None:
+                os.chown(tmp, *owner, follow_symlinks=False)
     except (OSError, SandboxError):
         pass  # a child without a usable TMPDIR falls back to /tmp; not worth failing the exec
 
@@ -104,8 +112,29 @@ def read_inside(root: str, path: str, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-def write_inside(root: str, path: str, content: str | bytes, readonly: set[str]) -> None:
-    """Write a file under ``root``, creating its parents; read-only inputs are refused."""
+def _missing_parents(path: str) -> list[str]:
+    """The ancestors of ``path`` that do not exist yet, outermost first."""
+    missing: list[str] = []
+    parent = os.path.dirname(path)
+    while parent and not os.path.lexists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing[::-1]
+
+
+def write_inside(
+    root: str,
+    path: str,
+    content: str | bytes,
+    readonly: set[str],
+    owner: tuple[int, int] | None = None,
+) -> None:
+    """Write a file under ``root``, creating its parents; read-only inputs are refused.
+
+    ``owner`` (uid, gid), when given, is made the owner of the file and of the parents
+    created here: a sandbox that runs as its own uid must be able to change what the
+    host wrote for it.
+    """
     real = resolve_inside(root, path)
     if real == root:
         raise SandboxError(f"cannot write {path!r}: it is the work dir itself")
@@ -113,13 +142,19 @@ def write_inside(root: str, path: str, content: str | bytes, readonly: set[str])
         raise SandboxError(f"cannot write {path!r}: it is a read-only input of the sandbox")
     data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
     try:
+        created = _missing_parents(real)
         os.makedirs(os.path.dirname(real), exist_ok=True)
+        if owner is not None:
+            for directory in created:
+                os.chown(directory, *owner, follow_symlinks=False)
         fd = os.open(real, _WRITE_FLAGS, WRITE_MODE)
     except OSError as exc:
         raise _os_error("write", path, exc) from exc
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SandboxError(f"cannot write {path!r}: not a regular file")
+        if owner is not None:
+            os.fchown(fd, *owner)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

@@ -21,6 +21,7 @@ _PRLIMIT_OPTION = {
     resource.RLIMIT_CPU: "--cpu",
     resource.RLIMIT_FSIZE: "--fsize",
     resource.RLIMIT_NOFILE: "--nofile",
+    resource.RLIMIT_NPROC: "--nproc",
 }
 
 
@@ -40,16 +41,27 @@ class SandboxLimits:
     """Largest file a process may write (RLIMIT_FSIZE)."""
     open_files: int | None = 256
     """Most open file descriptors per process (RLIMIT_NOFILE)."""
+    processes: int | None = 256
+    """Most processes at once: the pids limit (docker) or RLIMIT_NPROC of the sandbox's own
+    uid (bwrap). Not applied by the unconfined process level, whose uid is the host's."""
+    cpus: float | None = 1.0
+    """CPU share of the whole sandbox, in cores (docker only; local sandboxes have no cgroup)."""
+    tmp_bytes: int = 256 * 1024**2
+    """Size of the private ``/tmp`` (and ``/dev/shm``) tmpfs of confined sandboxes."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise SandboxError(f"timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
         if self.output_cap_bytes < 1:
             raise SandboxError(f"output_cap_bytes must be at least 1, got {self.output_cap_bytes!r}")
-        for name in ("memory_bytes", "cpu_seconds", "file_size_bytes", "open_files"):
+        for name in ("memory_bytes", "cpu_seconds", "file_size_bytes", "open_files", "processes"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SandboxError(f"{name} must be positive or None, got {value!r}")
+        if self.cpus is not None and not (math.isfinite(self.cpus) and self.cpus > 0):
+            raise SandboxError(f"cpus must be a positive number of cores or None, got {self.cpus!r}")
+        if self.tmp_bytes < 1024**2:
+            raise SandboxError(f"tmp_bytes must be at least 1 MiB, got {self.tmp_bytes!r}")
 
 
 RlimitSettings = list[tuple[int, tuple[int, int]]]
@@ -61,16 +73,19 @@ def _clamp_to_hard(res: int, value: int) -> int:
     return value if hard == resource.RLIM_INFINITY else min(value, hard)
 
 
-def rlimit_settings(limits: SandboxLimits) -> RlimitSettings:
+def rlimit_settings(limits: SandboxLimits, *, processes: bool = False) -> RlimitSettings:
     """Compute ``(resource, (soft, hard))`` pairs in the parent, before any fork.
 
     Soft and hard are set together so the child cannot raise its own limits again.
+    ``processes`` adds RLIMIT_NPROC: only for a child whose uid is its own (it counts
+    every process of that uid, and root is exempt from it).
     """
     settings: RlimitSettings = [(resource.RLIMIT_CORE, (0, 0))]
     for res, value in (
         (resource.RLIMIT_AS, limits.memory_bytes),
         (resource.RLIMIT_FSIZE, limits.file_size_bytes),
         (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_NPROC, limits.processes if processes else None),
     ):
         if value is not None:
             clamped = _clamp_to_hard(res, value)
@@ -82,14 +97,14 @@ def rlimit_settings(limits: SandboxLimits) -> RlimitSettings:
     return settings
 
 
-def make_preexec(limits: SandboxLimits) -> Callable[[], None]:
+def make_preexec(limits: SandboxLimits, *, processes: bool = False) -> Callable[[], None]:
     """Return a ``preexec_fn`` that applies ``limits`` in the forked child.
 
     preexec_fn runs between fork and exec, where another thread of the host may have
     held a lock at fork time; so everything is computed here, in the parent, and the
     hook itself only makes ``setrlimit`` calls, which take no Python-level locks.
     """
-    settings = rlimit_settings(limits)
+    settings = rlimit_settings(limits, processes=processes)
     setrlimit = resource.setrlimit
 
     def apply_limits() -> None:
@@ -123,9 +138,12 @@ class RlimitLauncher:
         return [*self.prefix, "--", *argv] if self.prefix else list(argv)
 
 
-def rlimit_launcher(limits: SandboxLimits, prlimit: str | None = None) -> RlimitLauncher:
+def rlimit_launcher(
+    limits: SandboxLimits, prlimit: str | None = None, *, processes: bool = False
+) -> RlimitLauncher:
     """Pick how ``limits`` are applied: through ``prlimit`` when given, else the hook."""
     if prlimit is None:
-        return RlimitLauncher(prefix=(), preexec_fn=make_preexec(limits))
-    options = [f"{_PRLIMIT_OPTION[res]}={soft}:{hard}" for res, (soft, hard) in rlimit_settings(limits)]
+        return RlimitLauncher(prefix=(), preexec_fn=make_preexec(limits, processes=processes))
+    settings = rlimit_settings(limits, processes=processes)
+    options = [f"{_PRLIMIT_OPTION[res]}={soft}:{hard}" for res, (soft, hard) in settings]
     return RlimitLauncher(prefix=(prlimit, *options), preexec_fn=None)

@@ -4,7 +4,9 @@ environment and a private work dir. The embedded default; no container engine ne
 What it does NOT isolate: the child sees the host filesystem (it runs as the host
 user, so it can read whatever that user can), the network, and other processes. A
 child that calls ``setsid`` leaves its process group and escapes pause and kill.
-Backends built on namespaces (bubblewrap, docker) close those gaps.
+``ConfinedSandbox`` (confined.py, the ``local`` backend) wraps each exec in
+namespaces and closes those gaps where the host allows; this class is its last
+fallback, and the base it builds on.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_FILES: Mapping[str, Path] = MappingProxyType({})
 
 
-def _argv(cmd: Sequence[str]) -> list[str]:
+def check_argv(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` as a list, or ``SandboxError`` when it is a string, empty or holds non-strings."""
     if isinstance(cmd, (str, bytes)):
         raise SandboxError(
             "cmd must be an argv list such as ['python', 'train.py'], not a string; "
@@ -54,7 +57,8 @@ def _argv(cmd: Sequence[str]) -> list[str]:
     return argv
 
 
-def _budget(timeout_s: float | None, default: float) -> float:
+def exec_budget(timeout_s: float | None, default: float) -> float:
+    """The wall-clock budget of one exec: ``timeout_s`` checked, or the sandbox default."""
     if timeout_s is None:
         return default
     if not (isinstance(timeout_s, (int, float)) and math.isfinite(timeout_s) and timeout_s > 0):
@@ -89,6 +93,7 @@ class LocalSandbox:
             resolve_entry_inside(self._root, name)  # refuse escaping names before anything runs
         self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
         self._readonly_copies: set[str] = set()
+        self._owner: tuple[int, int] | None = None  # (uid, gid) given what the host writes
         self._limits = limits
         self._launcher = rlimit_launcher(limits, find_prlimit())
         self._children: set[ChildProcess] = set()
@@ -142,23 +147,23 @@ class LocalSandbox:
         for ``resume()`` before starting anything. A command that cannot be started
         returns 127 (not found) or 126 (not executable), as a shell would.
         """
-        argv = _argv(cmd)
+        argv = check_argv(cmd)
         self._ensure_usable()
-        budget = _budget(timeout_s, self._limits.timeout_s)
+        budget = exec_budget(timeout_s, self._limits.timeout_s)
         child_env = build_env(self.workdir, extra_env=self._extra_env, exec_env=env)
         run_dir = resolve_inside(self._root, cwd)
         if not os.path.isdir(run_dir):
             raise SandboxError(f"working directory {cwd!r} does not exist in the sandbox")
         await self._resumed.wait()
         self._ensure_usable()  # close() may have run while we waited
-        ensure_tmp(self._root)
+        ensure_tmp(self._root, self._owner)
         cap = self._limits.output_cap_bytes
         stdout = OutputCapture("stdout", cap, on_output)
         stderr = OutputCapture("stderr", cap, on_output)
         started = time.monotonic()
         try:
             child = await ChildProcess.spawn(
-                self._launcher.wrap(argv),
+                self._command(argv, run_dir),
                 cwd=run_dir,
                 env=child_env,
                 preexec_fn=self._launcher.preexec_fn,
@@ -176,7 +181,7 @@ class LocalSandbox:
             if self._closed:
                 child.signal(signal.SIGKILL)
             elif self.paused:
-                child.pause()
+                self._pause_child(child)
             timed_out = not await child.wait_or_deadline()
             if timed_out:
                 await child.terminate(TIMEOUT_GRACE_S)
@@ -193,6 +198,18 @@ class LocalSandbox:
             duration_s=time.monotonic() - started,
         )
 
+    def _command(self, argv: list[str], run_dir: str) -> list[str]:
+        """The argv actually spawned for ``argv``; confining subclasses wrap it further."""
+        return self._launcher.wrap(argv)
+
+    def _pause_child(self, child: ChildProcess) -> None:
+        """Freeze one running exec (its process group and its deadline)."""
+        child.pause()
+
+    def _resume_child(self, child: ChildProcess) -> None:
+        """Thaw what ``_pause_child`` froze."""
+        child.resume()
+
     @staticmethod
     def _spawn_failure(program: str, exc: OSError, stderr: OutputCapture, started: float) -> ExecResult:
         code = 127 if isinstance(exc, FileNotFoundError) else 126
@@ -203,7 +220,7 @@ class LocalSandbox:
     async def write_file(self, path: str, content: str | bytes) -> None:
         """Write ``content`` (text as UTF-8) to ``path`` under the work dir, creating parents."""
         self._ensure_usable()
-        await asyncio.to_thread(write_inside, self._root, path, content, self._readonly_copies)
+        await asyncio.to_thread(write_inside, self._root, path, content, self._readonly_copies, self._owner)
 
     async def read_file(self, path: str, *, max_bytes: int = 10_000_000) -> bytes:
         """Read ``path`` under the work dir; ``SandboxError`` if it exceeds ``max_bytes``."""
@@ -216,14 +233,14 @@ class LocalSandbox:
             return
         self._resumed.clear()
         for child in list(self._children):
-            child.pause()
+            self._pause_child(child)
 
     async def resume(self) -> None:
         """SIGCONT what ``pause()`` stopped and let waiting execs start."""
         if self._closed or not self.paused:
             return
         for child in list(self._children):
-            child.resume()
+            self._resume_child(child)
         self._resumed.set()
 
     async def close(self) -> None:

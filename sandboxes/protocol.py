@@ -17,7 +17,9 @@ class ExecResult:
     """What one command run in a sandbox produced."""
 
     returncode: int | None
-    """Exit status; negative for a signal (as in ``subprocess``); None when the timeout killed it."""
+    """Exit status; None when the timeout killed it. A command killed by signal N shows
+    as -N where the sandbox reaps it directly (the process level, as in ``subprocess``)
+    and as 128+N where an init or shell inside reports it (bwrap, docker)."""
     stdout: str
     """Captured stdout, decoded as UTF-8 (invalid bytes replaced), capped."""
     stderr: str

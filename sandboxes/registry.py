@@ -7,10 +7,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
+from sandboxes.confined import create_local_sandbox
 from sandboxes.environment import check_env
-from sandboxes.errors import UnknownSandboxError
+from sandboxes.errors import SandboxError, UnknownSandboxError
 from sandboxes.limits import SandboxLimits
-from sandboxes.local import LocalSandbox
 from sandboxes.protocol import Sandbox
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -30,8 +30,30 @@ class SandboxFactory(Protocol):
     ) -> Sandbox: ...
 
 
-SANDBOX_BACKENDS: dict[str, SandboxFactory] = {"local": LocalSandbox}
-"""Backend name -> factory. Add to it with ``register_backend``."""
+def create_docker_sandbox(
+    *,
+    workdir: Path,
+    readonly_files: Mapping[str, Path] = _NO_FILES,
+    limits: SandboxLimits = SandboxLimits(),
+    extra_env: Mapping[str, str] = _EMPTY,
+) -> Sandbox:
+    """Registry factory of the ``docker`` backend.
+
+    Imports the docker SDK only now, so ``import sandboxes`` works on machines without
+    it; the engine itself is first contacted by ``start()``.
+    """
+    try:
+        from sandboxes.docker_sandbox import DockerSandbox
+    except ImportError as exc:
+        raise SandboxError(
+            f"the docker sandbox needs the docker Python package (pip install docker): {exc}"
+        ) from exc
+    return DockerSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)
+
+
+SANDBOX_BACKENDS: dict[str, SandboxFactory] = {"local": create_local_sandbox, "docker": create_docker_sandbox}
+"""Backend name -> factory. Add to it with ``register_backend``. ``local`` is the strongest
+isolation level this host allows (bwrap, namespaces, process; see ``levels``)."""
 
 
 def register_backend(name: str, factory: SandboxFactory) -> None:
@@ -64,3 +86,16 @@ def create_sandbox(
         raise UnknownSandboxError(f"unknown sandbox backend {backend!r} (known: {known})")
     check_env(extra_env, origin="sandbox extra_env")
     return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)
+
+
+def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = False) -> list[str]:
+    """Remove Docker sandbox containers and return their names (``aar sandboxes prune``).
+
+    All of them, one ``campaign``'s, or (``orphans_only``) those whose creating process
+    on this host is gone. Blocking; raises ``SandboxError`` when no engine answers.
+    """
+    try:
+        from sandboxes.docker_engine import prune_containers
+    except ImportError as exc:
+        raise SandboxError(f"pruning Docker sandboxes needs the docker Python package (pip install docker): {exc}") from exc
+    return prune_containers(campaign, orphans_only=orphans_only)

@@ -1,15 +1,17 @@
-"""Fixtures for the sandbox tests: a started local sandbox, and process probes."""
+"""Fixtures for the sandbox tests: local sandboxes, both confined backends, process probes."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sandboxes import LocalSandbox, SandboxLimits
+from sandboxes.protocol import Sandbox
+from tests.sandboxes.backends import BACKENDS, DockerEngine, build, skip_unless_available
 
 SandboxMaker = Callable[..., Awaitable[LocalSandbox]]
 
@@ -66,3 +68,49 @@ async def sandbox(make_sandbox: SandboxMaker) -> LocalSandbox:
 def wait_gone() -> Callable[..., Awaitable[bool]]:
     """``await wait_gone(pid)``: True once the process is dead (zombies count)."""
     return wait_process_gone
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """The session's Docker engine and offline image (built once), or the reason there is none."""
+    engine = DockerEngine()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, docker_engine: DockerEngine) -> str:
+    """Each confined backend in turn; skips (saying why) where one cannot run here."""
+    skip_unless_available(str(request.param), docker_engine)
+    return str(request.param)
+
+
+ConfinedMaker = Callable[..., Awaitable[Sandbox]]
+
+
+@pytest.fixture
+async def make_confined(backend: str, docker_engine: DockerEngine, tmp_path: Path) -> AsyncIterator[ConfinedMaker]:
+    """Build and start sandboxes of the current backend; all are closed at teardown."""
+    made: list[Sandbox] = []
+
+    async def make(**kwargs: object) -> Sandbox:
+        workdir = kwargs.pop("workdir", None) or tmp_path / f"agent{len(made)}"
+        sandbox = build(backend, docker_engine, workdir, **kwargs)  # type: ignore[arg-type]
+        made.append(sandbox)
+        await sandbox.start()
+        return sandbox
+
+    yield make
+    await asyncio.gather(*(sandbox.close() for sandbox in made))
+
+
+@pytest.fixture
+async def confined(make_confined: ConfinedMaker) -> Sandbox:
+    """A started sandbox of the current backend, with the test limits."""
+    return await make_confined()
+
+
+@pytest.fixture
+async def bystander(make_confined: ConfinedMaker) -> Sandbox:
+    """Another agent's sandbox, running beside the one under attack."""
+    return await make_confined()

@@ -20,12 +20,13 @@ from sandboxes import (
     create_sandbox,
     register_backend,
 )
+from sandboxes.levels import strongest_level
 
 
 def test_unknown_backend_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(UnknownSandboxError) as info:
         create_sandbox("foo", workdir=tmp_path)
-    assert str(info.value) == "unknown sandbox backend 'foo' (known: local)"
+    assert str(info.value) == "unknown sandbox backend 'foo' (known: docker, local)"
 
 
 def test_local_backend_is_registered_and_satisfies_the_protocol(tmp_path: Path) -> None:
@@ -34,7 +35,7 @@ def test_local_backend_is_registered_and_satisfies_the_protocol(tmp_path: Path) 
     assert isinstance(sandbox, LocalSandbox)
     assert isinstance(sandbox, Sandbox)
     assert sandbox.backend == "local"
-    assert "no filesystem, network or PID isolation" in sandbox.isolation
+    assert sandbox.isolation.startswith(strongest_level())  # the level in force, named
     assert sandbox.workdir == (tmp_path / "w").resolve()
 
 
@@ -49,7 +50,7 @@ def test_register_backend_adds_a_factory(tmp_path: Path, monkeypatch: pytest.Mon
         return LocalSandbox(workdir=workdir, limits=limits, extra_env=extra_env)
 
     register_backend("fake", factory)
-    assert available_backends() == ["fake", "local"]
+    assert available_backends() == ["docker", "fake", "local"]
     limits = SandboxLimits(timeout_s=5)
     create_sandbox("fake", workdir=tmp_path, limits=limits, extra_env={"A": "1"})
     assert calls == [{"workdir": tmp_path, "limits": limits, "extra_env": {"A": "1"}}]

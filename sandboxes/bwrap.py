@@ -1,0 +1,188 @@
+"""The bubblewrap command line of one confined exec.
+
+What the sandbox sees is built up from nothing: a read-only tmpfs root holding the
+system dirs (read-only), a handful of ``/etc`` files, the Python install and
+virtualenv that run agent code (read-only, at their host paths so the venv's
+symlinks resolve), fresh ``/proc`` and ``/dev``, a size-capped private ``/tmp``, and
+the work dir (read-write) with the read-only inputs bound read-only over their
+copies. Nothing else of the host exists inside: not the home dirs, not the repo, not
+the scorer's labels.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Iterable
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Enough of /etc for the dynamic linker, name lookups of uids and Debian's
+# alternatives symlinks (awk, editors); never shadow, sudoers or credentials.
+ETC_FILES = (
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+)
+DIR_MODE = "0755"
+
+
+def _is_under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def python_dirs() -> list[str]:
+    """Real paths of the Python install and virtualenv, outermost only, outside system dirs.
+
+    Bound read-only so ``python`` (with numpy) runs inside; the venv's ``python`` is a
+    symlink into the install, so both are needed, each at its host path.
+    """
+    candidates = {
+        os.path.realpath(p)
+        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    }
+    candidates.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    kept: list[str] = []
+    for path in sorted(candidates, key=len):
+        if not os.path.isdir(path) or path == "/":
+            continue
+        if any(_is_under(path, d) for d in (*SYSTEM_DIRS, *kept)):
+            continue
+        kept.append(path)
+    return kept
+
+
+def _parent_dirs(path: str, made: set[str]) -> list[str]:
+    """``--dir`` options creating the missing ancestors of ``path`` with mode 0755.
+
+    Without ``--perms`` bwrap creates them 0700 when it runs as root, which a
+    sandbox running as another uid could not traverse.
+    """
+    args: list[str] = []
+    parts = path.strip("/").split("/")[:-1]
+    current = ""
+    for part in parts:
+        current += "/" + part
+        if current not in made:
+            made.add(current)
+            args += ["--perms", DIR_MODE, "--dir", current]
+    return args
+
+
+@functools.lru_cache(maxsize=1)
+def host_binds() -> tuple[str, ...]:
+    """The part of the command line that depends only on the host's layout (computed once)."""
+    args: list[str] = []
+    made: set[str] = set()
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]  # merged /usr: /bin -> usr/bin
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    args += ["--perms", DIR_MODE, "--dir", "/etc"]
+    made.add("/etc")
+    for path in ETC_FILES:
+        if os.path.exists(path):
+            args += ["--ro-bind-try", path, path]
+    for path in python_dirs():
+        args += _parent_dirs(path, made)
+        args += ["--ro-bind", path, path]
+        made.add(path)
+    return tuple(args)
+
+
+def bwrap_argv(
+    bwrap: str,
+    *,
+    workdir: str,
+    run_dir: str,
+    readonly: Iterable[str],
+    tmp_bytes: int,
+    own_uid: bool,
+) -> list[str]:
+    """The bwrap options (ending in ``--``) for one exec in ``workdir``, starting in ``run_dir``.
+
+    ``own_uid``: the host is root and the command drops to the sandbox's uid with
+    ``setpriv``; bwrap then runs privileged without a user namespace, keeping only the
+    capabilities ``setpriv`` needs, which the uid change clears. Otherwise bwrap builds
+    a user namespace for the host user.
+    """
+    if own_uid:
+        namespaces = ["--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        caps = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    else:
+        namespaces = ["--unshare-all"]
+        caps = []
+    made: set[str] = set()
+    args = [
+        bwrap,
+        *namespaces,
+        "--die-with-parent",  # our exit, or the wrapper's death, takes the whole namespace down
+        "--new-session",  # `kill -9 0` in agent code then hits only its own session
+        "--hostname",
+        "sandbox",
+        *host_binds(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(tmp_bytes),
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(tmp_bytes),
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/dev/shm",
+    ]
+    made.update({"/tmp", "/dev", "/proc"})
+    args += _parent_dirs(workdir, made)
+    args += ["--bind", workdir, workdir]
+    for path in sorted(readonly):
+        # Over its own copy: not even its owner can change it. "-try": agent code that
+        # moved the copy away must not make every later exec fail.
+        args += ["--ro-bind-try", path, path]
+    args += ["--remount-ro", "/", "--chdir", run_dir, *caps, "--"]
+    return args
+
+
+def setpriv_argv(setpriv: str, uid: int, gid: int) -> list[str]:
+    """Drop from root to ``uid`` for good: no groups, no capabilities, no privilege gain on exec."""
+    return [
+        setpriv,
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+def unshare_argv(unshare: str, *, as_root: bool) -> list[str]:
+    """The fallback without bubblewrap: network, PID, IPC and UTS namespaces, no filesystem view."""
+    user = [] if as_root else ["--user", "--map-current-user"]
+    return [
+        unshare,
+        *user,
+        "--net",
+        "--pid",
+        "--ipc",
+        "--uts",
+        "--mount",
+        "--mount-proc",
+        "--fork",
+        "--kill-child",
+        "--",
+    ]

@@ -1,0 +1,82 @@
+"""What a sandbox container is allowed: the options it is created with.
+
+One place to read the whole lockdown: no network, read-only root, no capabilities,
+no privilege gain, memory/CPU/pids limits, rlimits, size-capped tmpfs, the work dir
+bound read-write and the read-only inputs bound read-only over their copies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from docker.types import Mount, Ulimit
+
+from sandboxes.docker_exec import PID_DIR
+from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, host_runtime_mounts
+from sandboxes.limits import CPU_HARD_GRACE_S, SandboxLimits
+
+KEEPER_USER = "65534:65534"
+"""The idle main process runs as nobody, not as the agent's uid: `kill -9 -1` in agent
+code must not reach it, or the container would stop with it."""
+
+
+def _mounts(image: SandboxImage, workdir: str, readonly_copies: Collection[str]) -> list[Mount]:
+    mounts = host_runtime_mounts() if image.host_runtime else []
+    mounts.append(Mount(CONTAINER_WORKDIR, workdir, type="bind", read_only=False))
+    for copy in sorted(readonly_copies):
+        inside = str(PurePosixPath(CONTAINER_WORKDIR) / os.path.relpath(copy, workdir))
+        mounts.append(Mount(inside, copy, type="bind", read_only=True))
+    return mounts
+
+
+def _ulimits(limits: SandboxLimits) -> list[Ulimit]:
+    # No nproc here: it would count the uid across containers; pids_limit is per container.
+    ulimits = [Ulimit(name="core", soft=0, hard=0)]
+    if limits.cpu_seconds is not None:
+        ulimits.append(Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds + CPU_HARD_GRACE_S))
+    if limits.file_size_bytes is not None:
+        ulimits.append(Ulimit(name="fsize", soft=limits.file_size_bytes, hard=limits.file_size_bytes))
+    if limits.open_files is not None:
+        ulimits.append(Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files))
+    return ulimits
+
+
+def container_options(
+    image: SandboxImage,
+    *,
+    name: str,
+    workdir: str,
+    readonly_copies: Collection[str],
+    limits: SandboxLimits,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """Keyword arguments for ``containers.run(image.name, **options)``."""
+    options: dict[str, Any] = {
+        "command": ["sleep", "2147483647"],
+        "name": name,
+        "detach": True,
+        "init": True,  # docker-init as pid 1 reaps zombies and outlives `kill -9 -1`
+        "network_mode": "none",
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "user": KEEPER_USER,
+        "working_dir": CONTAINER_WORKDIR,
+        "hostname": "sandbox",
+        "labels": dict(labels),
+        "mounts": _mounts(image, workdir, readonly_copies),
+        "tmpfs": {"/tmp": f"size={limits.tmp_bytes},mode=1777", PID_DIR: "size=1m,mode=1777"},
+        "ulimits": _ulimits(limits),
+        "environment": {"HOME": CONTAINER_WORKDIR},
+    }
+    if limits.memory_bytes is not None:
+        options["mem_limit"] = limits.memory_bytes
+        options["memswap_limit"] = limits.memory_bytes  # no swap: the limit is the limit
+    if limits.cpus is not None:
+        options["nano_cpus"] = int(limits.cpus * 1e9)
+    if limits.processes is not None:
+        options["pids_limit"] = limits.processes
+    return options

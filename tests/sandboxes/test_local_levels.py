@@ -1,0 +1,147 @@
+"""The local sandbox's isolation levels: what bwrap binds, uids, and the fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandboxes import ConfinedSandbox, SandboxError, create_sandbox, levels
+from sandboxes.bwrap import bwrap_argv, python_dirs
+from sandboxes.levels import LevelProbe
+from sandboxes.local import ISOLATION as PROCESS_ISOLATION
+from sandboxes.users import SANDBOX_UID_BASE, SANDBOX_UID_SPAN, SandboxUser, hand_over, sandbox_user
+
+
+@pytest.fixture
+def fresh_levels() -> Iterator[None]:
+    """Forget cached probes before and after, so a faked probe does not leak."""
+    levels.probe.cache_clear()
+    levels.strongest_level.cache_clear()
+    yield
+    levels.probe.cache_clear()
+    levels.strongest_level.cache_clear()
+
+
+def _fake_probes(monkeypatch: pytest.MonkeyPatch, unavailable: set[str]) -> None:
+    real = levels.probe
+
+    def probe(level: str) -> LevelProbe:
+        if level in unavailable:
+            return LevelProbe(level, False, f"{level} switched off by the test")
+        return real(level)
+
+    monkeypatch.setattr(levels, "probe", probe)
+
+
+def test_bwrap_binds_the_runtime_read_only_and_nothing_of_home(tmp_path: Path) -> None:
+    workdir = str(tmp_path / "agent")
+    argv = bwrap_argv(
+        "/usr/bin/bwrap", workdir=workdir, run_dir=workdir, readonly=[f"{workdir}/data/x"], tmp_bytes=1 << 24, own_uid=True
+    )
+    pairs = list(zip(argv, argv[1:]))
+    binds_ro = {b for a, b in pairs if a in ("--ro-bind", "--ro-bind-try")}
+    assert {"--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"} <= set(argv)
+    assert ("--bind", workdir) in pairs and f"{workdir}/data/x" in binds_ro
+    for path in python_dirs():
+        assert path in binds_ro, f"the Python install {path} must be bound read-only"
+    assert os.path.realpath(sys.prefix) in python_dirs()
+    home = str(Path.home())
+    assert not any(src in (home, "/", "/etc", "/work", "/tmp") for src in binds_ro), "no wholesale host dirs"
+    assert argv[argv.index("--remount-ro") + 1] == "/" and argv[-1] == "--"
+
+
+def test_a_root_host_gives_each_sandbox_its_own_stable_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    first, again, other = sandbox_user("/runs/a/agent-1"), sandbox_user("/runs/a/agent-1"), sandbox_user("/runs/a/agent-2")
+    assert first == again and first.dedicated and first.uid == first.gid
+    assert SANDBOX_UID_BASE <= first.uid < SANDBOX_UID_BASE + SANDBOX_UID_SPAN
+    assert other.uid != first.uid
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert not sandbox_user("/runs/a/agent-1").dedicated and sandbox_user("/x").owner is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a work dir to another uid needs root")
+def test_hand_over_keeps_inputs_and_never_follows_links(tmp_path: Path) -> None:
+    outside = tmp_path / "host.txt"
+    outside.write_text("host")
+    root = tmp_path / "work"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "input.npy").write_text("x")
+    (root / "link").symlink_to(outside)
+    user = SandboxUser(SANDBOX_UID_BASE + 7, SANDBOX_UID_BASE + 7, dedicated=True)
+    hand_over(str(root), user, keep={str(root / "data" / "input.npy")})
+    assert (root / "data").stat().st_uid == user.uid and root.stat().st_uid == user.uid
+    assert (root / "data" / "input.npy").stat().st_uid == 0
+    assert outside.stat().st_uid == 0 and os.lstat(root / "link").st_uid == user.uid
+
+
+def test_without_bubblewrap_the_local_backend_falls_back_and_says_so(
+    fresh_levels: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    _fake_probes(monkeypatch, {levels.BWRAP})
+    with caplog.at_level(logging.WARNING):
+        sandbox = create_sandbox("local", workdir=tmp_path / "w")
+    if levels.probe(levels.NAMESPACES).available:
+        assert sandbox.isolation.startswith("namespaces") and "NOT isolated" in sandbox.isolation
+    assert "bwrap switched off by the test" in caplog.text, "why the stronger level was passed over"
+
+    levels.strongest_level.cache_clear()
+    _fake_probes(monkeypatch, {levels.BWRAP, levels.NAMESPACES})
+    sandbox = create_sandbox("local", workdir=tmp_path / "w2")
+    assert sandbox.isolation == PROCESS_ISOLATION
+    assert "no filesystem, network or PID isolation" in sandbox.isolation
+
+
+async def test_the_weaker_level_in_force_is_logged_at_start(
+    fresh_levels: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    _fake_probes(monkeypatch, {levels.BWRAP, levels.NAMESPACES})
+    sandbox = ConfinedSandbox(workdir=tmp_path / "w")
+    with caplog.at_level(logging.WARNING, logger="sandboxes.confined"):
+        await sandbox.start()
+    await sandbox.close()
+    assert PROCESS_ISOLATION in caplog.text
+
+
+def test_asking_for_an_unavailable_level_says_why(
+    fresh_levels: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake_probes(monkeypatch, {levels.BWRAP})
+    with pytest.raises(SandboxError, match="bwrap switched off by the test"):
+        ConfinedSandbox(workdir=tmp_path / "w", level=levels.BWRAP)
+    with pytest.raises(SandboxError, match="unknown isolation level"):
+        ConfinedSandbox(workdir=tmp_path / "w", level="chroot")
+
+
+async def test_namespaces_level_has_no_network_and_pauses(tmp_path: Path) -> None:
+    if not levels.probe(levels.NAMESPACES).available:
+        pytest.skip(f"unshare unavailable: {levels.probe(levels.NAMESPACES).reason}")
+    sandbox = ConfinedSandbox(workdir=tmp_path / "w", level=levels.NAMESPACES)
+    await sandbox.start()
+    try:
+        result = await sandbox.exec(["sh", "-c", "echo $$; cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
+        assert result.returncode == 0
+        pid, *interfaces = result.stdout.split()
+        assert interfaces == ["lo"] and int(pid) <= 3, "own network and PID namespaces"
+        assert (await sandbox.exec(["python", "-c", "import numpy; print('ok')"])).stdout == "ok\n"
+        loop = "i=0; while [ ! -e stop ]; do i=$((i+1)); echo $i > n; sleep 0.05; done"
+        task = asyncio.create_task(sandbox.exec(["sh", "-c", f"setsid sh -c '{loop}' & wait"]))
+        await asyncio.sleep(0.5)
+        await sandbox.pause()
+        await asyncio.sleep(0.2)
+        frozen = (sandbox.workdir / "n").read_text()
+        await asyncio.sleep(0.5)
+        assert (sandbox.workdir / "n").read_text() == frozen, "pause reaches a process that left the group"
+        await sandbox.resume()
+        await asyncio.sleep(0.4)
+        assert (sandbox.workdir / "n").read_text() != frozen
+        (sandbox.workdir / "stop").write_text("")
+        assert (await asyncio.wait_for(task, 10)).returncode == 0
+    finally:
+        await sandbox.close()
