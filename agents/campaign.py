@@ -194,6 +194,7 @@ class Campaign:
                 bus=self.bus,
                 control=agent.control,
                 max_turns=self.settings.max_turns,
+                on_sandbox_lost=self._hold_agent,
             )
             if agent.status_before_pause is not None:  # paused while the task was prepared
                 agent.status_before_pause = agent.researcher.status
@@ -234,17 +235,24 @@ class Campaign:
     async def pause(self, agent_id: str | None = None) -> None:
         """Pause one agent (or all): its running command is frozen, no new step starts."""
         for target in self._targets(agent_id):
-            agent = self._agents[target]
-            if agent.status_before_pause is not None:
-                continue
-            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="pause"))
-            agent.control.running.clear()
-            agent.status_before_pause = agent.status
-            if agent.researcher:
-                agent.researcher.status = "paused"
-            if agent.sandbox:
-                await agent.sandbox.pause()
-            self.bus.publish(AgentStatusChanged(agent_id=target, status="paused", reason="by supervisor"))
+            if self._agents[target].status_before_pause is None:
+                self.bus.publish(SupervisorCommandIssued(agent_id=target, command="pause"))
+                await self._hold(target, "by supervisor", freeze_sandbox=True)
+
+    async def _hold(self, agent_id: str, reason: str, *, freeze_sandbox: bool) -> None:
+        agent = self._agents[agent_id]
+        agent.control.running.clear()
+        agent.status_before_pause = agent.status
+        if agent.researcher:
+            agent.researcher.status = "paused"
+        if freeze_sandbox and agent.sandbox:
+            await agent.sandbox.pause()
+        self.bus.publish(AgentStatusChanged(agent_id=agent_id, status="paused", reason=reason))
+
+    async def _hold_agent(self, agent_id: str, problem: str) -> None:
+        """The sandbox went away under the agent: pause it (its state is kept) for the human."""
+        if self._agents[agent_id].status_before_pause is None:
+            await self._hold(agent_id, f"sandbox unavailable: {problem}", freeze_sandbox=False)
 
     async def resume(self, agent_id: str | None = None) -> None:
         for target in self._targets(agent_id):
@@ -252,7 +260,7 @@ class Campaign:
             if agent.status_before_pause is None:
                 continue
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="resume"))
-            if agent.sandbox:
+            if agent.sandbox and agent.sandbox.paused:
                 await agent.sandbox.resume()
             status, agent.status_before_pause = agent.status_before_pause, None
             if agent.researcher:

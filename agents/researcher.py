@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -27,9 +28,12 @@ from agents.events import (
     ToolOutputEmitted,
 )
 from agents.tools import TOOL_SPECS, ToolCall, Toolbox, ToolResult, ToolSpec
-from sandboxes import Sandbox
+from sandboxes import Sandbox, SandboxUnavailableError
 
 log = logging.getLogger(__name__)
+
+# A tool call interrupted by a lost sandbox is retried after each resume, this many tries.
+SANDBOX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class Researcher:
         bus: EventBus,
         control: AgentControl,
         max_turns: int,
+        on_sandbox_lost: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self.agent_id = agent_id
         self._backend = backend
@@ -109,6 +114,7 @@ class Researcher:
         self._bus = bus
         self._control = control
         self._max_turns = max_turns
+        self._on_sandbox_lost = on_sandbox_lost
         self._call_ids = itertools.count(1)
         self.status: AgentStatus = "starting"
 
@@ -176,7 +182,22 @@ class Researcher:
             )
 
         started = time.monotonic()
-        result = await self._toolbox.execute(call, on_output)
+        for attempt in range(1, SANDBOX_ATTEMPTS + 1):
+            try:
+                result = await self._toolbox.execute(call, on_output)
+                break
+            except SandboxUnavailableError as lost:
+                # Not the agent's doing: hold the agent for the human, then retry the call.
+                result = ToolResult(
+                    False,
+                    f"the sandbox became unavailable {attempt} times and this call did not "
+                    f"complete ({lost}); check your files before relying on them",
+                    f"sandbox unavailable: {lost}",
+                )
+                if self._on_sandbox_lost is None or attempt == SANDBOX_ATTEMPTS:
+                    break
+                await self._on_sandbox_lost(self.agent_id, str(lost))
+                await self._control.checkpoint()
         self._bus.publish(
             ToolCallFinished(
                 agent_id=self.agent_id,

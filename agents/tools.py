@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.submissions import SubmissionDesk
-from sandboxes import Sandbox, SandboxError
+from sandboxes import Sandbox, SandboxError, SandboxUnavailableError
 
 OutputSink = Callable[[str, str], None]
 
@@ -119,6 +119,8 @@ class Toolbox:
             return await executor(call.arguments, on_output)
         except (KeyError, TypeError, ValueError) as exc:
             return ToolResult(False, f"bad arguments for {call.tool}: {exc}", "bad arguments")
+        except SandboxUnavailableError:
+            raise  # not the agent's doing: the campaign holds the agent until it is back
         except SandboxError as exc:
             return ToolResult(False, f"sandbox error: {exc}", str(exc))
 

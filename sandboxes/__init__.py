@@ -13,6 +13,7 @@ from sandboxes.errors import (
     SandboxClosedError,
     SandboxError,
     SandboxFileNotFoundError,
+    SandboxUnavailableError,
     UnknownSandboxError,
 )
 from sandboxes.limits import SandboxLimits
@@ -23,6 +24,7 @@ from sandboxes.registry import (
     SANDBOX_BACKENDS,
     SandboxFactory,
     available_backends,
+    check_backend,
     create_docker_sandbox,
     create_sandbox,
     prune_docker_sandboxes,
@@ -42,8 +44,10 @@ __all__ = [
     "SandboxFactory",
     "SandboxFileNotFoundError",
     "SandboxLimits",
+    "SandboxUnavailableError",
     "UnknownSandboxError",
     "available_backends",
+    "check_backend",
     "create_docker_sandbox",
     "create_local_sandbox",
     "create_sandbox",

@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from sandboxes.errors import SandboxError
+from sandboxes.errors import SandboxError, SandboxUnavailableError
 
 API_TIMEOUT_S = 30.0
 """Bound on every control call (create, pause, remove...); exec output streams have none."""
@@ -48,13 +48,15 @@ def engine_error(action: str, exc: BaseException) -> SandboxError:
     # APIError is an OSError too (through requests' HTTPError): the engine answered, so
     # it is told apart from a lost connection first.
     if isinstance(exc, docker.errors.NotFound):
-        return SandboxError(f"the sandbox container is gone (removed from outside?) while {action}: {_explain(exc)}")
+        return SandboxUnavailableError(
+            f"the sandbox container is gone (removed from outside?) while {action}: {_explain(exc)}"
+        )
     if isinstance(exc, docker.errors.APIError):
         return SandboxError(f"the Docker engine refused {action}: {_explain(exc)}")
     if isinstance(exc, _CONNECTION_ERRORS) or (
         isinstance(exc, docker.errors.DockerException) and "Connection" in str(exc)
     ):
-        return SandboxError(f"lost the Docker engine while {action}: {engine_hint()}")
+        return SandboxUnavailableError(f"lost the Docker engine while {action}: {engine_hint()}")
     return SandboxError(f"Docker failed while {action}: {exc}")
 
 
@@ -68,7 +70,7 @@ def connect(timeout_s: float = API_TIMEOUT_S) -> docker.DockerClient:
         client = docker.from_env(timeout=int(timeout_s))
         client.ping()
     except (docker.errors.DockerException, *_CONNECTION_ERRORS) as exc:
-        raise SandboxError(f"cannot use Docker: {engine_hint()} ({_first_line(exc)})") from exc
+        raise SandboxUnavailableError(f"cannot use Docker: {engine_hint()} ({_first_line(exc)})") from exc
     return client
 
 

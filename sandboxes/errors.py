@@ -15,6 +15,14 @@ class UnknownSandboxError(SandboxError):
     """No backend is registered under the requested name."""
 
 
+class SandboxUnavailableError(SandboxError):
+    """The sandbox's engine or container went away (Docker stopped, container removed).
+
+    Nothing the agent did caused it, and retrying later may work: callers should hold
+    the agent's work (pause it) rather than report a failed command to it.
+    """
+
+
 class SandboxClosedError(SandboxError):
     """The sandbox was closed; it accepts no more work."""
 

@@ -99,3 +99,21 @@ def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = 
     except ImportError as exc:
         raise SandboxError(f"pruning Docker sandboxes needs the docker Python package (pip install docker): {exc}") from exc
     return prune_containers(campaign, orphans_only=orphans_only)
+
+
+def check_backend(backend: str) -> None:
+    """Fail fast, before any work, if ``backend`` cannot run here (e.g. no Docker engine).
+
+    Raises ``UnknownSandboxError`` for an unknown name and ``SandboxUnavailableError``
+    when the backend's engine does not answer. Blocking (one ping at most).
+    """
+    name = backend.strip().lower()
+    if name not in SANDBOX_BACKENDS:
+        known = ", ".join(available_backends()) or "none"
+        raise UnknownSandboxError(f"unknown sandbox backend {backend!r} (known: {known})")
+    if name == "docker":
+        try:
+            from sandboxes.docker_engine import connect
+        except ImportError as exc:
+            raise SandboxError(f"the docker sandbox needs the docker Python package (pip install docker): {exc}") from exc
+        connect().close()

@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "md"), default="jsonl")
     export.set_defaults(func=cmd_export)
 
+    boxes = commands.add_parser("sandboxes", help="manage sandbox containers")
+    boxes_commands = boxes.add_subparsers(dest="sandboxes_command", metavar="COMMAND")
+    prune = boxes_commands.add_parser("prune", help="remove aar's Docker sandbox containers")
+    prune.add_argument("--campaign", help="only this campaign's containers")
+    prune.add_argument("--orphans", action="store_true", help="only those whose aar process is gone")
+    prune.set_defaults(func=cmd_sandboxes_prune)
+
     w2s = commands.add_parser("w2s", help="weak-to-strong experiments without agents")
     w2s_commands = w2s.add_subparsers(dest="w2s_command", metavar="COMMAND")
     w2s_run = w2s_commands.add_parser("run", help="run one method over seeds and print PGR")
@@ -82,13 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _validate_campaign(settings: AarSettings) -> None:
     from experiments import TESTBEDS
-    from sandboxes import available_backends
+    from sandboxes import check_backend
 
     if settings.testbed not in TESTBEDS:
         raise UsageError(f"unknown testbed {settings.testbed!r} (known: {', '.join(sorted(TESTBEDS))})")
-    if settings.sandbox not in available_backends():
-        known = ", ".join(available_backends())
-        raise UsageError(f"unknown sandbox backend {settings.sandbox!r} (known: {known})")
+    check_backend(settings.sandbox)
 
 
 def _new_store_path(settings: AarSettings, db: Path | None) -> Path:
@@ -174,6 +179,16 @@ def cmd_export(args: argparse.Namespace) -> int:
             sys.stdout.write(event_to_json(event) + "\n")
     else:
         sys.stdout.write(markdown_report(events))
+    return 0
+
+
+def cmd_sandboxes_prune(args: argparse.Namespace) -> int:
+    from sandboxes import prune_docker_sandboxes
+
+    removed = prune_docker_sandboxes(args.campaign, orphans_only=args.orphans)
+    for name in removed:
+        print(f"removed {name}")
+    print(f"{len(removed)} container(s) removed")
     return 0
 
 

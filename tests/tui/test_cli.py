@@ -86,3 +86,33 @@ def test_headless_run_then_export_and_w2s(tmp_path: Path, feature_cache: Path) -
     for key in ("acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):
         assert key in result
     assert result["gap"] == pytest.approx(result["acc_ceiling"] - result["acc_weak"])
+
+
+def test_docker_without_an_engine_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    result = aar("run", "--headless", "--sandbox", "docker", "--db", str(db),
+                 env_extra={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}, home=tmp_path)
+    assert_usage_error(result, "cannot use Docker", "no Docker engine answers")
+    assert not db.exists()
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _docker_engine_answers(), reason="no Docker engine answers (scripts/ci-services starts one)")
+def test_headless_run_in_docker_sandboxes(tmp_path: Path, feature_cache: Path) -> None:
+    db = tmp_path / "c.db"
+    run = aar("run", "--headless", "--sandbox", "docker", "--agents", "2", "--experiments", "1", "--db", str(db),
+              env_extra={"AAR_CACHE_DIR": str(feature_cache)}, home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("submission #") == 2 and "all agents finished" in run.stdout
+    exported = aar("export", str(db), "--format", "jsonl", home=tmp_path)
+    started = [json.loads(line) for line in exported.stdout.splitlines() if '"agent_started"' in line]
+    assert [e["sandbox_isolation"].split()[0] for e in started] == ["docker", "docker"]
