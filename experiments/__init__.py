@@ -5,6 +5,8 @@ a method library and the scorer that alone holds the test labels. Imports only t
 standard library, numpy, torch, transformers and safetensors.
 """
 
+from experiments.baselines import BASELINE_SEEDS, FixedBaselines, fixed_baselines
+from experiments.bootstrap import GapAndPgr, gap_and_pgr
 from experiments.errors import (
     EncoderLoadError,
     ExperimentError,
@@ -13,13 +15,34 @@ from experiments.errors import (
     UnknownTestbedError,
 )
 from experiments.features import EncoderSpec, cached_embeddings, default_cache_dir, embed_texts
-from experiments.methods import METHODS, Method, get_method, register_method
+from experiments.methods import METHODS, Method, MethodContext, get_method, method_catalog, register_method
 from experiments.protocol import MIN_GAP, SeedResult, W2SResult, pgr, run_w2s
+from experiments.quota import QuotaDecision, SubmissionQuota
+from experiments.reproduction import (
+    ReproductionJudgement,
+    judge_reproduction,
+    prepare_variant_task,
+    write_variant_files,
+)
 from experiments.scorer import Scorer, ScoreResult, TaskBaselines
 from experiments.task import W2STask, prepare_task
+from experiments.tripwires import Flag, TripwireConfig
 from experiments.testbeds import TESTBEDS, Testbed, TestbedSpec, load_testbed, register_testbed
 
 __all__ = [
+    "BASELINE_SEEDS",
+    "Flag",
+    "FixedBaselines",
+    "GapAndPgr",
+    "QuotaDecision",
+    "ReproductionJudgement",
+    "SubmissionQuota",
+    "TripwireConfig",
+    "fixed_baselines",
+    "gap_and_pgr",
+    "judge_reproduction",
+    "prepare_variant_task",
+    "write_variant_files",
     "METHODS",
     "MIN_GAP",
     "TESTBEDS",
@@ -27,6 +50,7 @@ __all__ = [
     "EncoderSpec",
     "ExperimentError",
     "Method",
+    "MethodContext",
     "ScoreResult",
     "Scorer",
     "SeedResult",
@@ -43,6 +67,7 @@ __all__ = [
     "embed_texts",
     "get_method",
     "load_testbed",
+    "method_catalog",
     "pgr",
     "prepare_task",
     "register_method",

@@ -82,6 +82,23 @@ class EncoderSpec:
         return self.display_name or Path(self.model).name or self.model
 
 
+@dataclass(frozen=True)
+class EncoderLayer:
+    """A text model made from an encoder: its hidden states after the first `layer` layers.
+
+    `layer` 0 is the embedding output, -1 the last layer (the full encoder); anything in
+    between is the encoder truncated to its first k layers, a weaker model for free.
+    """
+
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    layer: int = -1
+
+    @property
+    def label(self) -> str:
+        """A short model name for reports, e.g. "all-MiniLM-L6-v2[:1]"."""
+        return self.encoder.label if self.layer == -1 else f"{self.encoder.label}[:{self.layer}]"
+
+
 @dataclass
 class _Encoder:
     tokenizer: Any
@@ -222,6 +239,23 @@ def cache_key(fingerprint: str, spec: EncoderSpec, data_hash: str, layer: int) -
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
+def _cache_paths(texts: Sequence[str], spec: EncoderSpec, directory: Path, config: Any) -> dict[int, Path]:
+    """Cache file of every layer of these texts under this encoder."""
+    fingerprint, data_hash = model_fingerprint(spec, config), texts_hash(texts)
+    return {layer: directory / f"{cache_key(fingerprint, spec, data_hash, layer)}.safetensors"
+            for layer in range(int(config.num_hidden_layers) + 1)}
+
+
+def is_cached(
+    texts: Sequence[str], spec: EncoderSpec, *, layers: Sequence[int], cache_dir: Path | str | None = None
+) -> bool:
+    """Whether `cached_embeddings` would find every requested layer on disk (no model load)."""
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    config = _load_config(spec)
+    paths = _cache_paths(texts, spec, directory, config)
+    return all(paths[layer].is_file() for layer in resolve_layers(layers, int(config.num_hidden_layers)))
+
+
 def cached_embeddings(
     texts: Sequence[str],
     spec: EncoderSpec,
@@ -237,11 +271,9 @@ def cached_embeddings(
     """
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     config = _load_config(spec)  # small JSON; the weights load only on a miss
-    n_layers = int(config.num_hidden_layers)
-    wanted = resolve_layers(layers, n_layers)
-    fingerprint, data_hash = model_fingerprint(spec, config), texts_hash(texts)
-    paths = {layer: directory / f"{cache_key(fingerprint, spec, data_hash, layer)}.safetensors"
-             for layer in range(n_layers + 1)}
+    wanted = resolve_layers(layers, int(config.num_hidden_layers))
+    paths = _cache_paths(texts, spec, directory, config)
+    data_hash = texts_hash(texts)
     found: dict[int, np.ndarray] = {}
     for layer in wanted:
         try:

@@ -1,27 +1,44 @@
-"""Turn a testbed's text pairs into one feature vector per pair, for weak and strong.
+"""Turn a testbed's items into one feature vector each, for the weak and the strong model.
 
-Left and right are embedded separately (each distinct text once), L2-normalised to u
-and v, and a pair becomes [u * v, |u - v|]: a linear head on u * v can express cosine
-similarity, and |u - v| shows where the texts differ. Measured on stdlib-docstrings
-(weak layer 1 vs last layer, l2 = 1): this gave a 7.9-point gap; one joint text
-"left [SEP] right" left the full encoder at chance (54%), because a bi-encoder's
-pooled vector does not encode whether its two halves match.
+A text model is an encoder cut at some layer (`features.EncoderLayer`) or TF-IDF + SVD
+(`tfidf.TfidfSpec`); `FeatureModel` is either. Every distinct text is embedded once per
+model, through that model's safetensors cache; encoder layers of one checkpoint share
+a single forward pass.
+
+Pairs: left and right are embedded separately, L2-normalised to u and v, and a pair
+becomes [u * v, |u - v|]: a linear head on u * v can express cosine similarity, and
+|u - v| shows where the texts differ. Measured on stdlib-docstrings (weak layer 1 vs
+last layer, l2 = 1): this gave a 7.9-point gap; one joint text "left [SEP] right" left
+the full encoder at chance (54%), because a bi-encoder's pooled vector does not encode
+whether its two halves match. Single-text items (user testbeds) become u itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from experiments.features import ProgressFn, cached_embeddings, num_layers, resolve_layers
+from experiments.features import (
+    EncoderLayer,
+    EncoderSpec,
+    ProgressFn,
+    cached_embeddings,
+    is_cached,
+    num_layers,
+    resolve_layers,
+)
 from experiments.testbeds.testbed import Testbed
+from experiments.tfidf import TfidfSpec, cached_tfidf, is_tfidf_cached
+
+FeatureModel = EncoderLayer | TfidfSpec
 
 
 @dataclass(frozen=True)
 class WeakStrongFeatures:
-    """Pair features of every testbed item (rows follow `testbed.ids`)."""
+    """Item features of every testbed item (rows follow `testbed.ids`)."""
 
     weak: np.ndarray
     strong: np.ndarray
@@ -32,6 +49,88 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _passes(models: Sequence[FeatureModel]) -> list[EncoderSpec | TfidfSpec]:
+    """The distinct computations `models` need: one per encoder checkpoint, one per TF-IDF spec."""
+    out: list[EncoderSpec | TfidfSpec] = []
+    for m in models:
+        key = m.encoder if isinstance(m, EncoderLayer) else m
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def text_features(
+    texts: Sequence[str],
+    models: Sequence[FeatureModel],
+    *,
+    cache_dir: Path | str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> list[np.ndarray]:
+    """float32 vectors of `texts` under each model (one array per model, in order).
+
+    `on_progress(done, total)` counts texts over all passes that are needed.
+    """
+    passes = _passes(models)
+    n, total = len(texts), len(texts) * len(passes)
+    results: dict[tuple[int, int], np.ndarray] = {}  # (pass, layer or -1) -> vectors
+    for p, spec in enumerate(passes):
+        def progress(done: int, _total: int, offset: int = p * n) -> None:
+            if on_progress is not None:
+                on_progress(offset + done, total)
+
+        if isinstance(spec, TfidfSpec):
+            results[(p, -1)] = cached_tfidf(texts, spec, cache_dir=cache_dir, on_progress=progress)
+            continue
+        n_layers = num_layers(spec)
+        layers = sorted({resolve_layers([m.layer], n_layers)[0]
+                         for m in models if isinstance(m, EncoderLayer) and m.encoder == spec})
+        emb = cached_embeddings(texts, spec, layers=layers, cache_dir=cache_dir, on_progress=progress)
+        results.update({(p, layer): arr for layer, arr in emb.items()})
+    out = []
+    for m in models:
+        if isinstance(m, TfidfSpec):
+            out.append(results[(passes.index(m), -1)])
+        else:
+            p = passes.index(m.encoder)
+            out.append(results[(p, resolve_layers([m.layer], num_layers(m.encoder))[0])])
+    return out
+
+
+def features_cached(texts: Sequence[str], models: Sequence[FeatureModel], *,
+                    cache_dir: Path | str | None = None) -> bool:
+    """Whether `text_features` would read everything from the cache (loads no model)."""
+    for m in models:
+        if isinstance(m, TfidfSpec):
+            if not is_tfidf_cached(texts, m, cache_dir):
+                return False
+        elif not is_cached(texts, m.encoder, layers=[m.layer], cache_dir=cache_dir):
+            return False
+    return True
+
+
+def item_features(testbed: Testbed, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """Per-item features from per-text vectors: [u * v, |u - v|] for pairs, u for single texts."""
+    index = {t: i for i, t in enumerate(texts)}
+    u = _normalise(vectors[np.array([index[t] for t in testbed.left])])
+    if testbed.right is None:
+        return u.astype(np.float32)
+    v = _normalise(vectors[np.array([index[t] for t in testbed.right])])
+    return np.concatenate([u * v, np.abs(u - v)], axis=1).astype(np.float32)
+
+
+def model_features(
+    testbed: Testbed,
+    models: Sequence[FeatureModel],
+    *,
+    cache_dir: Path | str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> list[np.ndarray]:
+    """Item features of every testbed item under each model."""
+    texts = testbed.texts()
+    vectors = text_features(texts, models, cache_dir=cache_dir, on_progress=on_progress)
+    return [item_features(testbed, v, texts) for v in vectors]
+
+
 def pair_features(
     testbed: Testbed,
     *,
@@ -39,20 +138,11 @@ def pair_features(
     cache_dir: Path | str | None = None,
     on_progress: ProgressFn | None = None,
 ) -> dict[int, np.ndarray]:
-    """float32 pair features of every item for each requested encoder layer."""
-    # Each distinct text is embedded once: a signature appears in two pairs.
-    index: dict[str, int] = {}
-    for text in (*testbed.left, *testbed.right):
-        index.setdefault(text, len(index))
-    emb = cached_embeddings(list(index), testbed.spec.encoder, layers=layers, cache_dir=cache_dir,
-                            on_progress=on_progress)
-    li = np.array([index[t] for t in testbed.left])
-    ri = np.array([index[t] for t in testbed.right])
-    out: dict[int, np.ndarray] = {}
-    for layer, arr in emb.items():
-        u, v = _normalise(arr[li]), _normalise(arr[ri])
-        out[layer] = np.concatenate([u * v, np.abs(u - v)], axis=1).astype(np.float32)
-    return out
+    """float32 item features for each requested layer of the testbed's encoder."""
+    n_layers = num_layers(testbed.spec.encoder)
+    wanted = resolve_layers(layers, n_layers)
+    models = [EncoderLayer(testbed.spec.encoder, layer) for layer in wanted]
+    return dict(zip(wanted, model_features(testbed, models, cache_dir=cache_dir, on_progress=on_progress)))
 
 
 def weak_strong_features(
@@ -61,9 +151,7 @@ def weak_strong_features(
     cache_dir: Path | str | None = None,
     on_progress: ProgressFn | None = None,
 ) -> WeakStrongFeatures:
-    """Weak (truncated encoder) and strong (full encoder) pair features of a testbed."""
-    n_layers = num_layers(testbed.spec.encoder)
-    (weak,) = resolve_layers([testbed.spec.weak_layer], n_layers)
-    (strong,) = resolve_layers([testbed.spec.strong_layer], n_layers)
-    feats = pair_features(testbed, layers=[weak, strong], cache_dir=cache_dir, on_progress=on_progress)
-    return WeakStrongFeatures(weak=feats[weak], strong=feats[strong])
+    """Weak and strong item features of a testbed, as its spec names the two models."""
+    weak, strong = model_features(testbed, [testbed.spec.weak, testbed.spec.strong],
+                                  cache_dir=cache_dir, on_progress=on_progress)
+    return WeakStrongFeatures(weak=weak, strong=strong)

@@ -4,27 +4,34 @@ Per seed: the weak teacher (a linear head on weak features) learns from ground t
 on `train_label` and labels `train_unlabel` with soft probabilities; the method trains
 the student on strong features of `train_unlabel` with those labels only; the ceiling
 is the same linear head on strong features trained on `train_unlabel`'s ground truth.
-All three are scored on the `test` split; PGR compares their mean accuracies.
+All three are scored on the `test` split. The weak and ceiling accuracies are fixed
+baselines over at least `BASELINE_SEEDS` seeds, cached on disk (`experiments.baselines`);
+PGR compares mean accuracies and carries a bootstrap interval over test items and
+seeds (`experiments.bootstrap`). When the gap's lower 95% bound is below MIN_GAP the
+result says "gap too small" instead of a PGR.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from experiments.baselines import BASELINE_SEEDS, fixed_baselines, train_ceiling, train_teacher
+from experiments.bootstrap import BOOTSTRAP_SAMPLES, MIN_GAP, gap_and_pgr
 from experiments.errors import ExperimentError
 from experiments.features import ProgressFn
-from experiments.heads import LogisticHead, fit_logistic
-from experiments.methods import Method, get_method
+from experiments.methods import Method, MethodContext, call_method, get_method, teachers_wanted
 from experiments.pair_features import weak_strong_features
-from experiments.testbeds import Splits, load_testbed
+from experiments.testbeds import load_testbed
 
-# Below a 2-point gap the test-set noise alone swings PGR by more than its whole range.
-MIN_GAP = 0.02
-BOOTSTRAP_SAMPLES = 1000
+__all__ = [
+    "BASELINE_SEEDS", "BOOTSTRAP_SAMPLES", "MIN_GAP", "SeedResult", "W2SResult", "accuracy",
+    "checked_predictions", "pgr", "pgr_bootstrap_interval", "run_w2s", "train_ceiling", "train_teacher",
+]
 
 
 def pgr(acc_w2s: float, acc_weak: float, acc_ceiling: float) -> float:
@@ -41,16 +48,6 @@ def pgr(acc_w2s: float, acc_weak: float, acc_ceiling: float) -> float:
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     """Share of items where P(label = 1) > 0.5 agrees with the label."""
     return float(np.mean((np.asarray(probs) > 0.5) == (np.asarray(labels) == 1)))
-
-
-def train_teacher(weak_x: np.ndarray, labels: np.ndarray, splits: Splits, *, seed: int) -> LogisticHead:
-    """The weak teacher: a linear head on weak features, ground truth of train_label."""
-    return fit_logistic(weak_x[splits.train_label], labels[splits.train_label], seed=seed)
-
-
-def train_ceiling(strong_x: np.ndarray, labels: np.ndarray, splits: Splits, *, seed: int) -> LogisticHead:
-    """The ceiling: a linear head on strong features, ground truth of train_unlabel."""
-    return fit_logistic(strong_x[splits.train_unlabel], labels[splits.train_unlabel], seed=seed)
 
 
 def checked_predictions(method: Method, probs: Any, n: int) -> np.ndarray:
@@ -76,10 +73,12 @@ class SeedResult:
 
 @dataclass(frozen=True)
 class W2SResult:
-    """Mean accuracies over seeds, the gap, and PGR with a 95% bootstrap interval.
+    """Mean accuracies, the gap and PGR, each with a 95% bootstrap interval.
 
-    `pgr` and `pgr_interval` are None, with `note` saying why, when the mean gap is
-    below MIN_GAP. The interval resamples test items (all seeds together).
+    acc_weak and acc_ceiling are the fixed baselines (`baseline_seeds` seeds); acc_w2s
+    averages the method's `seeds` seeds. `pgr` and `pgr_interval` are None, with `note`
+    saying why, when the gap's lower 95% bound is below MIN_GAP ("gap too small").
+    Intervals resample test items and seeds. `seconds_per_seed` times the method only.
     """
 
     testbed: str
@@ -96,35 +95,35 @@ class W2SResult:
     n_train_unlabel: int
     n_test: int
     per_seed: tuple[SeedResult, ...]
+    baseline_seeds: int = BASELINE_SEEDS
+    gap_interval: tuple[float, float] | None = None
+    seconds_per_seed: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (per_seed as a list of dicts)."""
+        """JSON-ready dict (per_seed as a list of dicts, intervals as lists)."""
         out = asdict(self)
         out["per_seed"] = [asdict(s) for s in self.per_seed]
-        out["pgr_interval"] = list(self.pgr_interval) if self.pgr_interval is not None else None
+        for key in ("pgr_interval", "gap_interval"):
+            value = getattr(self, key)
+            out[key] = list(value) if value is not None else None
         return out
 
 
 def pgr_bootstrap_interval(
     weak_correct: np.ndarray, ceiling_correct: np.ndarray, w2s_correct: np.ndarray, *, seed: int = 0
 ) -> tuple[float, float] | None:
-    """95% percentile interval of PGR when test items are resampled.
+    """95% interval of PGR, resampling test items and seeds; None without a clear gap.
 
-    Inputs are (seeds, n_test) booleans. Resamples whose gap is not positive are
-    dropped; None when fewer than half remain (PGR is then not meaningful).
+    Inputs are (seeds, n_test) booleans (weak and ceiling with the same seeds).
     """
-    rng = np.random.default_rng(seed)
-    n = weak_correct.shape[1]
-    idx = rng.integers(0, n, size=(BOOTSTRAP_SAMPLES, n))
-    w = weak_correct[:, idx].mean(axis=(0, 2))
-    c = ceiling_correct[:, idx].mean(axis=(0, 2))
-    s = w2s_correct[:, idx].mean(axis=(0, 2))
-    ok = c - w > 0
-    if ok.sum() < BOOTSTRAP_SAMPLES / 2:
-        return None
-    values = (s[ok] - w[ok]) / (c[ok] - w[ok])
-    lo, hi = np.percentile(values, [2.5, 97.5])
-    return float(lo), float(hi)
+    return gap_and_pgr(weak_correct, ceiling_correct, w2s_correct, seed=seed, min_gap=0.0).pgr_interval
+
+
+def extra_teacher_probs(weak_x: np.ndarray, labels: np.ndarray, splits: Any, *, seed: int, k: int) -> np.ndarray:
+    """(k, n_train_unlabel) soft labels of k teachers on bootstrap resamples of train_label."""
+    rows = weak_x[splits.train_unlabel]
+    return np.stack([train_teacher(weak_x, labels, splits, seed=seed, resample=j + 1).predict_proba(rows)
+                     for j in range(k)])
 
 
 def run_w2s(
@@ -135,12 +134,14 @@ def run_w2s(
     cache_dir: Path | str | None = None,
     limit: int | None = None,
     on_progress: ProgressFn | None = None,
+    baseline_seeds: int = BASELINE_SEEDS,
 ) -> W2SResult:
     """Run the W2S protocol for `seeds` seeds (0..seeds-1) and summarise.
 
-    `cache_dir` holds the feature cache (default: `$AAR_CACHE_DIR` or
-    ~/.cache/aar/features); `limit` uses the testbed's first items only;
-    `on_progress(done, total)` reports feature extraction.
+    `cache_dir` holds the feature cache and, under `baselines/`, the fixed baselines
+    (default: `$AAR_CACHE_DIR` or ~/.cache/aar/features); `limit` uses the testbed's
+    first items only; `on_progress(done, total)` reports feature extraction. The
+    baselines use max(baseline_seeds, seeds) seeds.
     """
     if seeds < 1:
         raise ExperimentError(f"seeds must be at least 1, got {seeds}")
@@ -151,35 +152,40 @@ def run_w2s(
         if len(getattr(splits, part)) == 0:
             raise ExperimentError(f"testbed {testbed_name!r} (limit={limit}) has no {part} items")
     feats = weak_strong_features(testbed, cache_dir=cache_dir, on_progress=on_progress)
-    y_test = y[splits.test]
+    n_base = max(baseline_seeds, seeds)
+    base = fixed_baselines(testbed, feats.weak, feats.strong, seeds=n_base, cache_dir=cache_dir)
+    y_test = y[splits.test] == 1
     per_seed: list[SeedResult] = []
-    corrects: list[list[np.ndarray]] = [[], [], []]
+    w2s_correct: list[np.ndarray] = []
+    elapsed = 0.0
     for seed in range(seeds):
         teacher = train_teacher(feats.weak, y, splits, seed=seed)
         weak_soft = teacher.predict_proba(feats.weak[splits.train_unlabel])
-        student = checked_predictions(method, method.fit_predict(
-            feats.strong[splits.train_unlabel], weak_soft, feats.strong[splits.test], seed=seed,
-        ), len(splits.test))
-        ceiling = train_ceiling(feats.strong, y, splits, seed=seed)
-        probs = (
-            teacher.predict_proba(feats.weak[splits.test]),
-            ceiling.predict_proba(feats.strong[splits.test]),
-            student,
-        )
-        for store, p in zip(corrects, probs):
-            store.append((p > 0.5) == (y_test == 1))
-        aw, ac, a2 = (float(np.mean(c[-1])) for c in corrects)
+        k = teachers_wanted(method)
+        context = MethodContext(teacher_probs=extra_teacher_probs(feats.weak, y, splits, seed=seed, k=k)) if k else None
+        start = time.perf_counter()
+        raw = call_method(method, feats.strong[splits.train_unlabel], weak_soft, feats.strong[splits.test],
+                          seed=seed, context=context)
+        elapsed += time.perf_counter() - start
+        student = checked_predictions(method, raw, len(splits.test))
+        w2s_correct.append((student > 0.5) == y_test)
+        aw, ac = base.seed_accs(seed)
+        a2 = float(np.mean(w2s_correct[-1]))
         per_seed.append(SeedResult(seed, aw, ac, a2, pgr(a2, aw, ac) if ac - aw >= MIN_GAP else None))
-    acc_weak, acc_ceiling, acc_w2s = (float(np.mean([np.mean(c) for c in store])) for store in corrects)
+    acc_weak, acc_ceiling = base.acc_weak, base.acc_ceiling
+    acc_w2s = float(np.mean([c.mean() for c in w2s_correct]))
     gap = acc_ceiling - acc_weak
-    enough = gap >= MIN_GAP
+    summary = gap_and_pgr(base.weak_correct, base.ceiling_correct, np.stack(w2s_correct))
+    lo, hi = summary.gap_interval
+    clear = not summary.gap_too_small and gap > 0
     return W2SResult(
         testbed=testbed_name, method=method.name, seeds=seeds,
         acc_weak=acc_weak, acc_ceiling=acc_ceiling, gap=gap, acc_w2s=acc_w2s,
-        pgr=pgr(acc_w2s, acc_weak, acc_ceiling) if enough else None,
-        pgr_interval=pgr_bootstrap_interval(*(np.stack(c) for c in corrects)) if enough else None,
-        note=None if enough else f"gap too small: {100 * gap:.1f} points < {100 * MIN_GAP:.0f}",
+        pgr=pgr(acc_w2s, acc_weak, acc_ceiling) if clear else None,
+        pgr_interval=summary.pgr_interval if clear else None,
+        note=None if clear else (f"gap too small: {100 * gap:.1f} points, 95% interval "
+                                 f"[{100 * lo:.1f}, {100 * hi:.1f}] reaches below {100 * MIN_GAP:.0f}"),
         n_train_label=len(splits.train_label), n_train_unlabel=len(splits.train_unlabel),
         n_test=len(splits.test), per_seed=tuple(per_seed),
+        baseline_seeds=n_base, gap_interval=summary.gap_interval, seconds_per_seed=elapsed / seeds,
     )
-

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.baselines import BASELINE_SEEDS, fixed_baselines
 from experiments.errors import ExperimentError
 from experiments.features import ProgressFn
 from experiments.pair_features import weak_strong_features
-from experiments.protocol import accuracy, train_ceiling, train_teacher
+from experiments.protocol import accuracy, train_teacher
 from experiments.scorer import FEEDBACK_STEP, Scorer, TaskBaselines
 from experiments.testbeds import load_testbed
 
@@ -114,15 +115,19 @@ def prepare_task(
     *,
     cache_dir: Path | str | None = None,
     teacher_seed: int = 0,
-    baseline_seeds: int = 3,
+    baseline_seeds: int = BASELINE_SEEDS,
     limit: int | None = None,
     on_progress: ProgressFn | None = None,
+    teacher_resample: int | None = None,
 ) -> W2STask:
     """Build the agent-facing task and its scorer for a registered testbed.
 
-    The weak teacher uses `teacher_seed`; the ceiling baseline averages
-    `baseline_seeds` seeds. Test items are shuffled into a fixed order derived from
-    the dataset hash and given ids t00000, t00001, ... that reveal nothing.
+    The weak teacher uses `teacher_seed` (and, with `teacher_resample`, learns from
+    that bootstrap resample of its ground-truth split: another teacher of the same
+    kind, for reproduction runs). The ceiling baseline averages `baseline_seeds`
+    seeds, cached on disk with the features. Test items are shuffled into a fixed
+    order derived from the dataset hash and given ids t00000, t00001, ... that
+    reveal nothing.
     """
     if baseline_seeds < 1:
         raise ExperimentError(f"baseline_seeds must be at least 1, got {baseline_seeds}")
@@ -132,23 +137,22 @@ def prepare_task(
         if len(getattr(splits, part)) == 0:
             raise ExperimentError(f"testbed {testbed_name!r} (limit={limit}) has no {part} items")
     feats = weak_strong_features(testbed, cache_dir=cache_dir, on_progress=on_progress)
-    teacher = train_teacher(feats.weak, y, splits, seed=teacher_seed)
+    teacher = train_teacher(feats.weak, y, splits, seed=teacher_seed, resample=teacher_resample)
+    base = fixed_baselines(testbed, feats.weak, feats.strong, seeds=baseline_seeds, cache_dir=cache_dir)
 
     rng = np.random.default_rng(int(testbed.dataset_hash[:16], 16))
-    order = splits.test[rng.permutation(len(splits.test))]
+    perm = rng.permutation(len(splits.test))
+    order = splits.test[perm]
     public = np.isin(order, splits.test_public)
     width = max(5, len(str(len(order) - 1)))
     test_ids = tuple(f"t{i:0{width}d}" for i in range(len(order)))
     labels = y[order]
 
     weak_probs = teacher.predict_proba(feats.weak[order])
-    ceilings = [train_ceiling(feats.strong, y, splits, seed=s).predict_proba(feats.strong[order])
-                for s in range(baseline_seeds)]
+    ceiling_correct = base.ceiling_correct[:, perm]  # cached rows follow splits.test
 
     def part_accs(mask: np.ndarray) -> tuple[float, float]:
-        weak = accuracy(weak_probs[mask], labels[mask])
-        ceiling = float(np.mean([accuracy(p[mask], labels[mask]) for p in ceilings]))
-        return weak, ceiling
+        return accuracy(weak_probs[mask], labels[mask]), float(ceiling_correct[:, mask].mean())
 
     (pw, pc), (qw, qc) = part_accs(public), part_accs(~public)
     baselines = TaskBaselines(public_acc_weak=pw, public_acc_ceiling=pc,
@@ -165,5 +169,5 @@ def prepare_task(
         test_x=feats.strong[order].astype(np.float32),
         test_ids=test_ids,
         baselines=baselines,
-        _scorer=Scorer(test_ids, labels, public, baselines),
+        _scorer=Scorer(test_ids, labels, public, baselines, weak_probs=weak_probs, ceiling_correct=ceiling_correct),
     )

@@ -10,6 +10,7 @@ strong features' inductive bias plus L2 regularisation, not from the method.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from experiments.methods.registry import register_method
 @dataclass(frozen=True)
 class CrossEntropy:
     """Logistic head on standardised strong features, BCE against weak soft labels."""
+
+    summary: ClassVar[str] = "Naive baseline: binary cross-entropy against the weak soft labels."
+    source: ClassVar[str] = "Burns et al. 2023, arXiv:2312.09390 (naive finetuning baseline)"
 
     config: HeadConfig = field(default_factory=HeadConfig)
     name: str = "cross_entropy"

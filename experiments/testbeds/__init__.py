@@ -1,6 +1,24 @@
-"""Testbeds: built-in offline W2S problems and the registry that loads them."""
+"""Testbeds: built-in offline W2S problems, user data (JSONL, Hugging Face) and the registry."""
 
-from experiments.testbeds.registry import TESTBEDS, TestbedSpec, load_testbed, register_testbed
+from experiments.testbeds.registry import (
+    TESTBEDS,
+    TestbedSpec,
+    describe_model,
+    is_user_testbed,
+    load_testbed,
+    register_testbed,
+    resolve_spec,
+)
 from experiments.testbeds.testbed import Splits, Testbed
 
-__all__ = ["TESTBEDS", "Splits", "Testbed", "TestbedSpec", "load_testbed", "register_testbed"]
+__all__ = [
+    "TESTBEDS",
+    "Splits",
+    "Testbed",
+    "TestbedSpec",
+    "describe_model",
+    "is_user_testbed",
+    "load_testbed",
+    "register_testbed",
+    "resolve_spec",
+]

@@ -1,12 +1,14 @@
-"""A loaded testbed: paired texts, binary labels and fixed splits.
+"""A loaded testbed: paired (or single) texts, binary labels and fixed splits.
 
-File format: JSONL (optionally gzipped), one object per line:
+File format of the built-in testbeds: JSONL (optionally gzipped), one object per line:
 `{"id": str, "left": str, "right": str, "label": 0 | 1, "group": str (optional)}`.
 Items with the same `group` (for stdlib-docstrings: the positive and the negative pair
 of one function) always land in the same split, so no function straddles train and test.
 
 Splits come from a hash of the group, not from a seed: every run, seed and machine
-sees the same items in the same split, and adding items never moves old ones.
+sees the same items in the same split, and adding items never moves old ones. A
+user testbed (`experiments.testbeds.user`) brings its own train_label / train_unlabel /
+test assignment instead; its test part is still divided into public and private by hash.
 """
 
 from __future__ import annotations
@@ -55,11 +57,14 @@ class Testbed:
     name: str
     ids: tuple[str, ...]
     left: tuple[str, ...]
-    right: tuple[str, ...]
+    right: tuple[str, ...] | None  # None: single-text items (only `left`)
     labels: np.ndarray
     groups: tuple[str, ...]
     dataset_hash: str
     spec: TestbedSpec
+    # Split of each item ("train_label" / "train_unlabel" / "test") when the data
+    # brings its own; None: from the hash of the group.
+    assigned: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,17 +72,26 @@ class Testbed:
     @property
     def splits(self) -> Splits:
         """Seed-independent splits: ~30% train_label, ~40% train_unlabel, ~30% test."""
-        u = np.array([_unit_hash(f"split/{g}") for g in self.groups])
         public = np.array([_unit_hash(f"public/{g}") < 0.5 for g in self.groups], dtype=bool)
-        cut1, cut2 = TRAIN_LABEL_FRACTION, TRAIN_LABEL_FRACTION + TRAIN_UNLABEL_FRACTION
-        test_mask = u >= cut2
+        if self.assigned is not None:
+            names = np.array(self.assigned)
+            label_mask, unlabel_mask = names == "train_label", names == "train_unlabel"
+            test_mask = names == "test"
+        else:
+            u = np.array([_unit_hash(f"split/{g}") for g in self.groups])
+            cut1, cut2 = TRAIN_LABEL_FRACTION, TRAIN_LABEL_FRACTION + TRAIN_UNLABEL_FRACTION
+            label_mask, unlabel_mask, test_mask = u < cut1, (u >= cut1) & (u < cut2), u >= cut2
         return Splits(
-            train_label=np.flatnonzero(u < cut1),
-            train_unlabel=np.flatnonzero((u >= cut1) & (u < cut2)),
+            train_label=np.flatnonzero(label_mask),
+            train_unlabel=np.flatnonzero(unlabel_mask),
             test=np.flatnonzero(test_mask),
             test_public=np.flatnonzero(test_mask & public),
             test_private=np.flatnonzero(test_mask & ~public),
         )
+
+    def texts(self) -> list[str]:
+        """Every distinct text of the testbed once, in first-seen order (what gets embedded)."""
+        return list(dict.fromkeys((*self.left, *(self.right or ()))))
 
 
 def _open_text(path: Path):  # type: ignore[no-untyped-def]
@@ -116,10 +130,12 @@ def read_records(path: Path, *, limit: int | None = None) -> list[dict[str, obje
 
 
 def dataset_hash(records: list[dict[str, object]]) -> str:
-    """sha256 of the records' content in order (ids, texts, labels, groups)."""
+    """sha256 of the records' content in order (ids, texts, labels, groups, given splits)."""
     h = hashlib.sha256()
     for r in records:
-        row = [r["id"], r["left"], r["right"], r["label"], r.get("group", r["id"])]
+        row = [r["id"], r["left"], r.get("right"), r["label"], r.get("group", r["id"])]
+        if "split" in r:  # only user testbeds carry one; built-in hashes stay as they were
+            row.append(r["split"])
         h.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
@@ -127,13 +143,15 @@ def dataset_hash(records: list[dict[str, object]]) -> str:
 
 def testbed_from_records(spec: TestbedSpec, records: list[dict[str, object]]) -> Testbed:
     """Build a `Testbed` from checked records."""
+    paired = all(r.get("right") is not None for r in records)
     return Testbed(
         name=spec.name,
         ids=tuple(str(r["id"]) for r in records),
         left=tuple(str(r["left"]) for r in records),
-        right=tuple(str(r["right"]) for r in records),
+        right=tuple(str(r["right"]) for r in records) if paired else None,
         labels=np.array([int(r["label"]) for r in records], dtype=np.int64),  # type: ignore[call-overload]
         groups=tuple(str(r.get("group", r["id"])) for r in records),
         dataset_hash=dataset_hash(records),
         spec=spec,
+        assigned=tuple(str(r["split"]) for r in records) if all("split" in r for r in records) else None,
     )

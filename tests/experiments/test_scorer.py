@@ -52,7 +52,7 @@ def test_order_of_submission_does_not_matter(scorer: Scorer) -> None:
 
 def test_feedback_is_rounded_and_has_no_counts(scorer: Scorer) -> None:
     result = scorer.score(IDS, _probs(7))  # public PGR 0.333...
-    assert "0.35" in result.feedback
+    assert "0.30" in result.feedback  # FEEDBACK_STEP = 0.1
     assert "0.333" not in result.feedback and "7" not in result.feedback
     assert str(len(IDS)) not in result.feedback
 
