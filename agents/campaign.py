@@ -171,7 +171,12 @@ class Campaign:
 
     async def _start_agents(self, task: W2STask) -> None:
         files = task.write_agent_files(self.run_dir / "task")
-        desk = SubmissionDesk(task.scorer(), self.bus, quota_per_agent=self.settings.experiments_per_agent)
+        desk = SubmissionDesk(
+            task.scorer(),
+            self.bus,
+            total_per_agent=self.settings.experiments_per_agent,
+            per_hour=self.settings.submissions_per_hour,
+        )
         for index, (agent_id, agent) in enumerate(self._agents.items()):
             sandbox = create_sandbox(
                 self.settings.sandbox,

@@ -112,11 +112,13 @@ class SubmissionScored(EventBase):
     submission_id: int
     method: str
     valid: bool
+    refused: bool = False
     error: str | None = None
     public_pgr: float | None = None
     private_pgr: float | None = None
     public_acc: float | None = None
     private_acc: float | None = None
+    flags: list[dict[str, str]] = Field(default_factory=list)  # tripwires: {code, reason}
     feedback: str = ""
 
 

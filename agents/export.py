@@ -32,11 +32,12 @@ def markdown_report(events: Iterable[Event]) -> str:
     if view.acc_weak is not None and view.acc_ceiling is not None:
         out.append(f"- weak accuracy {view.acc_weak:.3f}, ceiling accuracy {view.acc_ceiling:.3f}")
     out.append(f"- outcome: {view.phase}{': ' + view.finished_reason if view.finished_reason else ''}")
-    out += ["", "## Leaderboard", "", "| rank | agent | method | public PGR | private PGR |", "|---|---|---|---|---|"]
+    out += ["", "## Leaderboard", "", "| rank | agent | method | public PGR | private PGR | flags |", "|---|---|---|---|---|---|"]
     for rank, row in enumerate(view.leaderboard(), start=1):
         method = row.method.replace("|", "\\|")
         out.append(
-            f"| {rank} | {row.agent_id} | {method} | {fmt_pgr(row.public_pgr)} | {fmt_pgr(row.private_pgr)} |"
+            f"| {rank} | {row.agent_id} | {method} | {fmt_pgr(row.public_pgr)} | {fmt_pgr(row.private_pgr)} "
+            f"| {', '.join(row.flags)} |"
         )
     for agent in view.agents.values():
         out += ["", f"## {agent.agent_id}", "", f"{agent.backend}; {agent.direction}", "", "```"]

@@ -44,14 +44,19 @@ class AarSettings(BaseSettings):
     )
     sandbox: str = Field("local", description="Sandbox backend for agent code.")
     experiments_per_agent: int = Field(
-        5, ge=1, description="Scored submissions each agent may make."
+        5, ge=1, description="Scored submissions each agent may make in the campaign."
+    )
+    submissions_per_hour: int = Field(
+        20, ge=1, description="Scorer rate limit per agent (a sliding hour); slows label probing."
     )
     max_turns: int = Field(60, ge=1, description="Model turns per agent before it is stopped.")
     max_wall_s: float = Field(
         900.0, gt=0, description="Wall-clock budget of the whole campaign, set-up included."
     )
     exec_timeout_s: float = Field(300.0, gt=0, description="Limit on one command in a sandbox.")
-    baseline_seeds: int = Field(3, ge=1, description="Seeds averaged for the ceiling baseline.")
+    baseline_seeds: int = Field(
+        8, ge=1, description="Seeds averaged for the weak and ceiling baselines (cached)."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,9 +1,10 @@
 """The submission desk: the only path from an agent's predictions to the scorer.
 
-It numbers and records every submission as an event, enforces the per-agent quota
-(a malformed submission costs none), and decides what the agent is told: the
-scorer's coarse feedback only. Private-split figures go to the event log, which the
-human sees, and never back into the agent's context.
+It numbers and records every submission as an event, enforces two budgets (the
+campaign's total per agent and the scorer's rate per hour; a malformed submission
+costs neither), and decides what the agent is told: the scorer's coarse feedback only.
+Private-split figures and tripwire flags go to the event log, which the human sees,
+and never back into the agent's context.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from agents.bus import EventBus
 from agents.events import SubmissionScored
 from experiments import Scorer
+from experiments.quota import SubmissionQuota
 
 
 @dataclass(frozen=True)
@@ -24,39 +26,51 @@ class SubmissionOutcome:
 
 
 class SubmissionDesk:
-    def __init__(self, scorer: Scorer, bus: EventBus, *, quota_per_agent: int) -> None:
+    def __init__(
+        self, scorer: Scorer, bus: EventBus, *, total_per_agent: int, per_hour: int
+    ) -> None:
         self._scorer = scorer
         self._bus = bus
-        self._quota = quota_per_agent
+        self._total = total_per_agent
+        self._rate = SubmissionQuota(per_hour, window_s=3600.0)
         self._used: Counter[str] = Counter()
         self._next_id = 1
 
     def remaining(self, agent_id: str) -> int:
-        return max(0, self._quota - self._used[agent_id])
+        """Scored submissions `agent_id` has left in the campaign."""
+        return max(0, self._total - self._used[agent_id])
 
     def submit(
         self, agent_id: str, ids: Sequence[object], probs: Sequence[object], *, method: str
     ) -> SubmissionOutcome:
         if self.remaining(agent_id) == 0:
-            return SubmissionOutcome(False, f"submission quota used up ({self._quota} per agent)")
+            return SubmissionOutcome(False, f"submission budget used up ({self._total} per agent)")
+        rate = self._rate.check(agent_id)
+        if not rate.allowed:
+            return SubmissionOutcome(False, rate.message)
         submission_id, self._next_id = self._next_id, self._next_id + 1
-        result = self._scorer.score(ids, probs)  # type: ignore[arg-type]  # the scorer validates types
+        # The scorer validates types and shapes; it keeps per-agent history for tripwires.
+        result = self._scorer.score(ids, probs, agent=agent_id)  # type: ignore[arg-type]
         self._bus.publish(
             SubmissionScored(
                 agent_id=agent_id,
                 submission_id=submission_id,
                 method=method[:200],
                 valid=result.valid,
+                refused=result.refused,
                 error=result.error,
                 public_pgr=result.public_pgr,
                 private_pgr=result.private_pgr,
                 public_acc=result.public_acc,
                 private_acc=result.private_acc,
-                feedback=result.feedback if result.valid else "",
+                flags=[flag.to_dict() for flag in result.flags],
+                feedback=result.feedback,
             )
         )
+        if result.counts_against_quota:
+            self._used[agent_id] += 1
+            self._rate.charge(agent_id)
         if not result.valid:
-            return SubmissionOutcome(False, f"submission rejected (no quota used): {result.error}")
-        self._used[agent_id] += 1
-        left = self.remaining(agent_id)
-        return SubmissionOutcome(True, f"{result.feedback}\n{left} submission(s) left.")
+            cost = "counted against your quota" if result.counts_against_quota else "no quota used"
+            return SubmissionOutcome(False, f"submission rejected ({cost}): {result.error}")
+        return SubmissionOutcome(True, f"{result.feedback}\n{self.remaining(agent_id)} submission(s) left.")

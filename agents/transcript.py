@@ -50,11 +50,15 @@ def transcript_lines(event: Event) -> list[str]:
             return [f"<- {event.tool} {mark} in {event.duration_s:.1f}s: {_short(event.summary)}"]
         case SubmissionScored():
             if not event.valid:
-                return [f"** submission #{event.submission_id} rejected: {event.error}"]
-            return [
-                f"** submission #{event.submission_id} ({event.method}): "
-                f"public PGR {fmt_pgr(event.public_pgr)}, private PGR {fmt_pgr(event.private_pgr)}"
-            ]
+                verb = "refused" if event.refused else "rejected"
+                lines = [f"** submission #{event.submission_id} {verb}: {event.error}"]
+            else:
+                lines = [
+                    f"** submission #{event.submission_id} ({event.method}): "
+                    f"public PGR {fmt_pgr(event.public_pgr)}, private PGR {fmt_pgr(event.private_pgr)}"
+                ]
+            lines += [f"!! tripwire {flag['code']}: {flag['reason']}" for flag in event.flags]
+            return lines
         case SupervisorCommandIssued():
             extra = f": {event.message}" if event.message else ""
             return [f"## supervisor: {event.command}{extra}"]

@@ -50,6 +50,7 @@ class LeaderboardRow:
     public_pgr: float
     private_pgr: float | None
     seq: int
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -122,6 +123,7 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
                         public_pgr=event.public_pgr,
                         private_pgr=event.private_pgr,
                         seq=event.seq,
+                        flags=tuple(flag["code"] for flag in event.flags),
                     )
                 )
         case AgentFinished():

@@ -42,8 +42,8 @@ label exists anywhere in your files; the scorer holds them.
 
 Each item is a pair of texts; its features are [u * v, |u - v|] where u and v are the
 L2-normalised embeddings of the two texts by the strong encoder (the last layer of
-{model_name}). The weak teacher is a linear head on the same encoder cut to its
-first {weak_layer} layer(s), trained on ground truth of other items. Its labels are
+{model_name}). The weak teacher is a linear head on {weak_description},
+trained on ground truth of other items. Its labels are
 wrong on a sizeable share of items; the strong features know more than the teacher.
 
 ## Goal
@@ -82,6 +82,7 @@ class W2STask:
     test_ids: tuple[str, ...]
     baselines: TaskBaselines
     _scorer: Scorer = field(repr=False)
+    weak_description: str = "a weaker text model"
 
     def scorer(self) -> Scorer:
         """The scorer for this task's test ids (the only object with test labels)."""
@@ -92,7 +93,7 @@ class W2STask:
         return _TASK_MD.format(
             description=self.description, n_train=len(self.train_x),
             n_test=len(self.test_x), dim=self.train_x.shape[1], model_name=self.model_name,
-            weak_layer=self.weak_layer, predictions=PREDICTIONS_FILE,
+            weak_description=self.weak_description, predictions=PREDICTIONS_FILE,
             example_id=self.test_ids[0], step=FEEDBACK_STEP,
         )
 
@@ -170,4 +171,5 @@ def prepare_task(
         test_ids=test_ids,
         baselines=baselines,
         _scorer=Scorer(test_ids, labels, public, baselines, weak_probs=weak_probs, ceiling_correct=ceiling_correct),
+        weak_description=testbed.spec.weak_description,
     )

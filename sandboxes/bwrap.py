@@ -90,6 +90,15 @@ def host_binds() -> tuple[str, ...]:
     for path in ETC_FILES:
         if os.path.exists(path):
             args += ["--ro-bind-try", path, path]
+    return tuple(args)
+
+
+@functools.lru_cache(maxsize=1)
+def python_binds() -> tuple[str, ...]:
+    """Read-only binds of the Python install and venv. They go after the private /tmp
+    is mounted: a checkout (and its venv) under /tmp would otherwise be hidden by it."""
+    args: list[str] = []
+    made = {"/", "/etc", "/tmp", "/dev", "/proc"}
     for path in python_dirs():
         args += _parent_dirs(path, made)
         args += ["--ro-bind", path, path]
@@ -146,6 +155,8 @@ def bwrap_argv(
         "/dev/shm",
     ]
     made.update({"/tmp", "/dev", "/proc"})
+    args += python_binds()
+    made.update(python_dirs())
     args += _parent_dirs(workdir, made)
     args += ["--bind", workdir, workdir]
     for path in sorted(readonly):

@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -84,15 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     w2s_run.add_argument("--limit", type=_positive, help="use only this many testbed items")
     w2s_run.add_argument("--json", action="store_true", help="print JSON")
     w2s_run.set_defaults(func=cmd_w2s_run)
+
+    w2s_testbeds = w2s_commands.add_parser("testbeds", help="testbeds with sizes, baselines and gaps")
+    w2s_testbeds.add_argument("--seeds", type=_positive, default=5)
+    w2s_testbeds.add_argument("--json", action="store_true", help="print JSON")
+    w2s_testbeds.set_defaults(func=cmd_w2s_testbeds)
+
+    w2s_methods = w2s_commands.add_parser("methods", help="the method library")
+    w2s_methods.add_argument("--json", action="store_true", help="print JSON")
+    w2s_methods.set_defaults(func=cmd_w2s_methods)
+
+    w2s_prepare = w2s_commands.add_parser("prepare", help="extract and cache a testbed's features")
+    w2s_prepare.add_argument("--testbed", default="stdlib-docstrings")
+    w2s_prepare.set_defaults(func=cmd_w2s_prepare)
     return parser
 
 
 def _validate_campaign(settings: AarSettings) -> None:
-    from experiments import TESTBEDS
+    from experiments.testbeds import resolve_spec
     from sandboxes import check_backend
 
-    if settings.testbed not in TESTBEDS:
-        raise UsageError(f"unknown testbed {settings.testbed!r} (known: {', '.join(sorted(TESTBEDS))})")
+    resolve_spec(settings.testbed)  # unknown names and unusable user data fail here, not later
     check_backend(settings.sandbox)
 
 
@@ -207,8 +220,53 @@ def cmd_w2s_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data))
     else:
-        for key in ("testbed", "method", "seeds", "acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):
+        keys = ("testbed", "method", "seeds", "acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr", "pgr_interval", "note")
+        for key in keys:
             print(f"{key:>12}: {data.get(key)}")
+    return 0
+
+
+def _progress_to_stderr(stage: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        print(f"\r{stage}: {done}/{total}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_w2s_testbeds(args: argparse.Namespace) -> int:
+    from experiments.testbed_report import format_testbed_table, testbed_reports
+
+    reports = testbed_reports(
+        seeds=args.seeds,
+        cache_dir=load_settings().cache_dir / "features",
+        on_progress=_progress_to_stderr("extracting features"),
+    )
+    print(json.dumps(reports) if args.json else format_testbed_table(reports))
+    return 0
+
+
+def cmd_w2s_methods(args: argparse.Namespace) -> int:
+    from experiments.methods import method_catalog
+
+    catalog = method_catalog()
+    if args.json:
+        print(json.dumps(catalog))
+    else:
+        for method in catalog:
+            print(f"{method['name']:<20} {method['summary']}  [{method['source']}]")
+    return 0
+
+
+def cmd_w2s_prepare(args: argparse.Namespace) -> int:
+    from experiments.testbed_report import prepare_features
+
+    report = prepare_features(
+        args.testbed,
+        cache_dir=load_settings().cache_dir / "features",
+        on_progress=_progress_to_stderr("extracting features"),
+    )
+    state = "cache hit" if report["cache_hit"] else "extracted"
+    print(f"{report['testbed']}: {report['texts']} texts, {state} in {report['seconds']:.2f}s -> {report['cache_dir']}")
     return 0
 
 

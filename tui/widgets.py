@@ -42,17 +42,19 @@ class AgentTable(DataTable[str]):
 
 
 class Leaderboard(DataTable[str]):
-    """Valid submissions ranked by public PGR; private PGR is for the supervisor only."""
+    """Valid submissions ranked by public PGR; private PGR and tripwire flags are for the
+    supervisor only."""
 
     def on_mount(self) -> None:
         self.cursor_type = "none"
-        self.add_columns("#", "agent", "public", "private", "method")
+        self.add_columns("#", "agent", "public", "private", "flags", "method")
 
     def show(self, view: CampaignView) -> None:
         self.clear()
         for rank, row in enumerate(view.leaderboard(), start=1):
+            flags = f"[bold red]{','.join(row.flags)}[/]" if row.flags else ""
             self.add_row(
-                str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_pgr(row.private_pgr), row.method
+                str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_pgr(row.private_pgr), flags, row.method
             )
 
 

@@ -116,3 +116,19 @@ def test_headless_run_in_docker_sandboxes(tmp_path: Path, feature_cache: Path) -
     exported = aar("export", str(db), "--format", "jsonl", home=tmp_path)
     started = [json.loads(line) for line in exported.stdout.splitlines() if '"agent_started"' in line]
     assert [e["sandbox_isolation"].split()[0] for e in started] == ["docker", "docker"]
+
+
+def test_w2s_methods_and_prepare(tmp_path: Path, feature_cache: Path) -> None:
+    methods = aar("w2s", "methods", "--json", home=tmp_path)
+    assert methods.returncode == 0, methods.stderr
+    catalog = json.loads(methods.stdout)
+    names = {m["name"] for m in catalog}
+    assert {"cross_entropy", "confidence", "principal_probe"} <= names and len(names) >= 8
+    assert all(m["summary"] and m["source"] for m in catalog)
+
+    env = {"AAR_CACHE_DIR": str(feature_cache)}
+    first = aar("w2s", "prepare", "--testbed", "stdlib-docstrings", env_extra=env, home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = aar("w2s", "prepare", "--testbed", "stdlib-docstrings", env_extra=env, home=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "stdlib-docstrings" in again.stdout and "cache hit" in again.stdout
