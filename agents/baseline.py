@@ -135,6 +135,7 @@ class BaselineResearcher:
                         "submit_predictions",
                         path="predictions.json",
                         method=f"logreg on weak soft labels, {d.knob}={_fmt(value)}",
+                        command=self._command(value),
                     ),
                 )
             self._tried.append((value, None))
@@ -147,13 +148,12 @@ class BaselineResearcher:
                 lead = f"Best so far: {d.knob}={_fmt(best_v)} at public PGR ~{best_p:.2f}. "
             return Turn(
                 f"{lead}Next experiment: {d.knob}={_fmt(value)}.",
-                self._call(
-                    "run_command",
-                    command=f"python train_head.py --{d.knob} {_fmt(value)} --seed {self._seed}",
-                    timeout_s=120,
-                ),
+                self._call("run_command", command=self._command(value), timeout_s=120),
             )
         return Turn(self._summary())
+
+    def _command(self, value: float) -> str:
+        return f"python train_head.py --{self._direction.knob} {_fmt(value)} --seed {self._seed}"
 
     def _summary(self) -> str:
         d = self._direction

@@ -26,6 +26,7 @@ from agents.events import (
     SupervisorCommandIssued,
     TaskPrepared,
 )
+from agents.reproduction import Reproducer
 from agents.researcher import AgentControl, Researcher
 from agents.settings import AarSettings
 from agents.store import EventStore
@@ -44,6 +45,7 @@ on ground truth (PGR, performance gap recovered). Your files are in data/ (read
 data/TASK.md). Submit predictions for every test id; you get coarse public PGR feedback."""
 
 CLOSE_TIMEOUT_S = 10.0
+REPRODUCTION_DRAIN_S = 120.0
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Campaign:
         self._agents = {agent_id: _Agent() for agent_id in self.agent_ids}
         self._started = time.monotonic()
         self._done = asyncio.Event()
+        self._reproducer: Reproducer | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -171,11 +174,23 @@ class Campaign:
 
     async def _start_agents(self, task: W2STask) -> None:
         files = task.write_agent_files(self.run_dir / "task")
+        if self.settings.reproduce:
+            self._reproducer = Reproducer(
+                bus=self.bus,
+                testbed=self.settings.testbed,
+                backend=self.settings.sandbox,
+                run_dir=self.run_dir,
+                cache_dir=self.settings.cache_dir / "features",
+                baseline_seeds=self.settings.baseline_seeds,
+                limit=self.settings.testbed_limit,
+                timeout_s=self.settings.exec_timeout_s,
+            )
         desk = SubmissionDesk(
             task.scorer(),
             self.bus,
             total_per_agent=self.settings.experiments_per_agent,
             per_hour=self.settings.submissions_per_hour,
+            reproducer=self._reproducer,
         )
         for index, (agent_id, agent) in enumerate(self._agents.items()):
             sandbox = create_sandbox(
@@ -213,6 +228,10 @@ class Campaign:
             await agent.sandbox.close()
 
     async def _shutdown(self, reason: str) -> None:
+        if self._reproducer is not None and reason == "all agents finished":
+            await self._reproducer.drain(REPRODUCTION_DRAIN_S)  # verdicts belong in the log
+        elif self._reproducer is not None:
+            await self._reproducer.drain(0)
         for agent in self._agents.values():
             agent.control.stop_reason = agent.control.stop_reason or reason
             agent.control.running.set()

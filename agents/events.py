@@ -122,6 +122,17 @@ class SubmissionScored(EventBase):
     feedback: str = ""
 
 
+class ReproductionJudged(EventBase):
+    """The harness re-ran a submission's command on unseen task variants (for the human)."""
+
+    kind: Literal["reproduction_judged"] = "reproduction_judged"
+    submission_id: int
+    verdict: str  # "reproduced" | "not reproduced" | "ignores the teacher"
+    reason: str
+    rerun_pgr: float | None = None
+    shuffled_pgr: float | None = None
+
+
 class SupervisorCommandIssued(EventBase):
     """A command from the person in charge, recorded before it is applied."""
 
@@ -153,6 +164,7 @@ Event = Annotated[
         ToolOutputEmitted,
         ToolCallFinished,
         SubmissionScored,
+        ReproductionJudged,
         SupervisorCommandIssued,
         AgentFinished,
         CampaignFinished,

@@ -37,7 +37,7 @@ def markdown_report(events: Iterable[Event]) -> str:
         method = row.method.replace("|", "\\|")
         out.append(
             f"| {rank} | {row.agent_id} | {method} | {fmt_pgr(row.public_pgr)} | {fmt_pgr(row.private_pgr)} "
-            f"| {', '.join(row.flags)} |"
+            f"| {', '.join(view.marks(row))} |"
         )
     for agent in view.agents.values():
         out += ["", f"## {agent.agent_id}", "", f"{agent.backend}; {agent.direction}", "", "```"]

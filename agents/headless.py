@@ -52,7 +52,7 @@ def leaderboard_text(view: CampaignView, limit: int = 10) -> str:
         rows.append(
             f"{rank:>3}. {row.agent_id:<10} public {fmt_pgr(row.public_pgr):>6}  "
             f"private {fmt_pgr(row.private_pgr):>6}  {row.method}"
-            + (f"  [flags: {', '.join(row.flags)}]" if row.flags else "")
+            + (f"  [{', '.join(view.marks(row))}]" if view.marks(row) else "")
         )
     if len(rows) == 1:
         rows.append("  (no scored submissions)")

@@ -49,6 +49,11 @@ class AarSettings(BaseSettings):
     submissions_per_hour: int = Field(
         20, ge=1, description="Scorer rate limit per agent (a sliding hour); slows label probing."
     )
+    reproduce: bool = Field(
+        True,
+        description="Re-run each agent's best submission on unseen task variants (another "
+        "teacher, shuffled weak labels) when it gives its command; verdicts go to the human.",
+    )
     max_turns: int = Field(60, ge=1, description="Model turns per agent before it is stopped.")
     max_wall_s: float = Field(
         900.0, gt=0, description="Wall-clock budget of the whole campaign, set-up included."

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from agents.bus import EventBus
 from agents.events import SubmissionScored
+from agents.reproduction import Reproducer, ReproductionRequest
 from experiments import Scorer
 from experiments.quota import SubmissionQuota
 
@@ -27,9 +29,16 @@ class SubmissionOutcome:
 
 class SubmissionDesk:
     def __init__(
-        self, scorer: Scorer, bus: EventBus, *, total_per_agent: int, per_hour: int
+        self,
+        scorer: Scorer,
+        bus: EventBus,
+        *,
+        total_per_agent: int,
+        per_hour: int,
+        reproducer: Reproducer | None = None,
     ) -> None:
         self._scorer = scorer
+        self._reproducer = reproducer
         self._bus = bus
         self._total = total_per_agent
         self._rate = SubmissionQuota(per_hour, window_s=3600.0)
@@ -41,7 +50,14 @@ class SubmissionDesk:
         return max(0, self._total - self._used[agent_id])
 
     def submit(
-        self, agent_id: str, ids: Sequence[object], probs: Sequence[object], *, method: str
+        self,
+        agent_id: str,
+        ids: Sequence[object],
+        probs: Sequence[object],
+        *,
+        method: str,
+        command: str = "",
+        workdir: Path | None = None,
     ) -> SubmissionOutcome:
         if self.remaining(agent_id) == 0:
             return SubmissionOutcome(False, f"submission budget used up ({self._total} per agent)")
@@ -70,6 +86,10 @@ class SubmissionDesk:
         if result.counts_against_quota:
             self._used[agent_id] += 1
             self._rate.charge(agent_id)
+        if result.valid and self._reproducer is not None and workdir is not None:
+            self._reproducer.consider(
+                ReproductionRequest(agent_id, submission_id, command, result.public_pgr, workdir)
+            )
         if not result.valid:
             cost = "counted against your quota" if result.counts_against_quota else "no quota used"
             return SubmissionOutcome(False, f"submission rejected ({cost}): {result.error}")

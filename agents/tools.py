@@ -71,12 +71,14 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         "submit_predictions",
-        "Submit a predictions file ({'ids': [...], 'probs': [...]}) for scoring; returns coarse PGR feedback.",
+        "Submit a predictions file ({'ids': [...], 'probs': [...]}) for scoring; returns coarse PGR "
+        "feedback. Give the command that produced it: the harness may re-run it to check the result.",
         {
             "type": "object",
             "properties": {
                 "path": {"type": "string"},
                 "method": {"type": "string", "description": "short description of the method"},
+                "command": {"type": "string", "description": "shell command that wrote the file"},
             },
             "required": ["path", "method"],
         },
@@ -161,5 +163,12 @@ class Toolbox:
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             message = f'{path} is not a predictions file {{"ids": [...], "probs": [...]}}: {exc}'
             return ToolResult(False, message, "rejected: not a predictions file")
-        outcome = self._desk.submit(self._agent_id, ids, probs, method=method)
+        outcome = self._desk.submit(
+            self._agent_id,
+            ids,
+            probs,
+            method=method,
+            command=str(args.get("command", "")),
+            workdir=self._sandbox.workdir,
+        )
         return ToolResult(outcome.accepted, outcome.message, outcome.message.splitlines()[0])

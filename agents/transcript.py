@@ -9,6 +9,7 @@ from agents.events import (
     AgentStarted,
     AgentStatusChanged,
     Event,
+    ReproductionJudged,
     SubmissionScored,
     SupervisorCommandIssued,
     TextEmitted,
@@ -59,6 +60,12 @@ def transcript_lines(event: Event) -> list[str]:
                 ]
             lines += [f"!! tripwire {flag['code']}: {flag['reason']}" for flag in event.flags]
             return lines
+        case ReproductionJudged():
+            return [
+                f"## re-run of submission #{event.submission_id}: {event.verdict} "
+                f"(other teacher PGR {fmt_pgr(event.rerun_pgr)}, shuffled labels PGR "
+                f"{fmt_pgr(event.shuffled_pgr)}); {event.reason}"
+            ]
         case SupervisorCommandIssued():
             extra = f": {event.message}" if event.message else ""
             return [f"## supervisor: {event.command}{extra}"]

@@ -20,6 +20,7 @@ from agents.events import (
     CampaignStarted,
     Event,
     ProgressReported,
+    ReproductionJudged,
     SubmissionScored,
     TaskPrepared,
 )
@@ -66,12 +67,18 @@ class CampaignView:
     finished_reason: str = ""
     agents: dict[str, AgentView] = field(default_factory=dict)
     submissions: list[LeaderboardRow] = field(default_factory=list)
+    verdicts: dict[int, str] = field(default_factory=dict)  # submission id -> reproduction verdict
     last_seq: int = 0
 
     def agent(self, agent_id: str) -> AgentView:
         if agent_id not in self.agents:
             self.agents[agent_id] = AgentView(agent_id)
         return self.agents[agent_id]
+
+    def marks(self, row: LeaderboardRow) -> list[str]:
+        """What the supervisor should know about a row: tripwires, then the re-run verdict."""
+        verdict = self.verdicts.get(row.submission_id)
+        return [*row.flags, *([verdict] if verdict else [])]
 
     def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]:
         """Valid submissions, best public PGR first; earlier submission wins a tie."""
@@ -126,6 +133,8 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
                         flags=tuple(flag["code"] for flag in event.flags),
                     )
                 )
+        case ReproductionJudged():
+            view.verdicts[event.submission_id] = event.verdict
         case AgentFinished():
             agent = view.agent(event.agent_id or "")
             if agent.status != "failed":

@@ -52,7 +52,8 @@ class Leaderboard(DataTable[str]):
     def show(self, view: CampaignView) -> None:
         self.clear()
         for rank, row in enumerate(view.leaderboard(), start=1):
-            flags = f"[bold red]{','.join(row.flags)}[/]" if row.flags else ""
+            marks = view.marks(row)
+            flags = f"[bold red]{', '.join(marks)}[/]" if row.flags else ", ".join(marks)
             self.add_row(
                 str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_pgr(row.private_pgr), flags, row.method
             )

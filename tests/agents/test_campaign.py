@@ -9,6 +9,7 @@ from agents.campaign import Campaign
 from agents.events import (
     AgentFinished,
     CampaignFinished,
+    ReproductionJudged,
     SubmissionScored,
     SupervisorCommandIssued,
     ToolCallFinished,
@@ -42,6 +43,13 @@ async def test_baseline_campaign_runs_to_the_end_and_logs_everything(settings: A
     # experiment logs streamed line by line from inside the sandbox
     assert any(isinstance(e, ToolOutputEmitted) and "held-out agreement" in e.line for e in stored)
     assert all(e.ok for e in stored if isinstance(e, ToolCallFinished))
+
+    # Each agent's best submissions were re-run on unseen variants; an honest method learns
+    # from the teacher, so shuffled weak labels must not leave its PGR standing.
+    verdicts = [e for e in stored if isinstance(e, ReproductionJudged)]
+    assert {e.agent_id for e in verdicts} == set(campaign.agent_ids)
+    assert all(e.verdict != "ignores the teacher" for e in verdicts), verdicts
+    assert all(e.shuffled_pgr is not None and e.shuffled_pgr < 0 for e in verdicts), verdicts
 
     view = build_view(stored)
     assert len(view.leaderboard()) == len(campaign.agent_ids) * settings.experiments_per_agent

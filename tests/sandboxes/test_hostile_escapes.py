@@ -1,15 +1,23 @@
 """Hostile code trying to get out: network, host secrets, writes outside, path escapes.
 
 Every test runs against both confined backends and ends by checking that the
-attacked sandbox and a bystander sandbox still work. The only network target is a
-server this test starts on the host's 127.0.0.1; nothing else is ever contacted.
+attacked sandbox and a bystander sandbox still work. The only network targets are a
+server this test starts on the host's 127.0.0.1 and one it starts in a network
+namespace of its own, on a TEST-NET-1 (192.0.2.0/24) address; nothing else is ever
+contacted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import re
+import shutil
+import socket
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -61,6 +69,128 @@ async def test_hostile_network_egress_to_host_loopback_is_blocked(
     assert "CONNECTED" not in result.stdout
     assert "blocked 127.0.0.1" in result.stdout
     assert "IFACES lo\n" in result.stdout, "only a loopback of its own: no route anywhere"
+    await assert_still_works(confined, bystander)
+
+
+TEST_NET_1 = ipaddress.IPv4Network("192.0.2.0/24")
+"""Documentation range (RFC 5737): never routed anywhere; the test host lives here."""
+
+TEST_HOST_SERVER = """
+import socket, sys, time
+host, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + 60  # bounded: gone within a minute whatever happens
+with socket.create_server((host, port)) as srv:
+    open(log + ".ready", "w").close()
+    while (left := deadline - time.monotonic()) > 0:
+        srv.settimeout(left)
+        try:
+            conn, peer = srv.accept()
+        except OSError:
+            break
+        with open(log, "a") as f:
+            f.write(f"{peer[0]}\\n")
+        conn.close()
+"""
+
+CONNECT_TEST_HOST = """
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+try:
+    with socket.create_connection((host, port), timeout=3) as s:
+        s.sendall(b"stolen")
+        print("reached", host)
+except OSError as exc:
+    print("blocked", host, type(exc).__name__, exc)
+"""
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
+
+
+def _free_test_net_block() -> ipaddress.IPv4Network:
+    """A /30 of TEST-NET-1 that no address, route or neighbour on this host mentions.
+
+    Some machines (these VMs among them) number their own network from TEST-NET-1,
+    so a fixed pair could shadow the real gateway or the host's own address.
+    """
+    seen = " ".join(_ip(*cmd).stdout for cmd in (["addr"], ["route", "show", "table", "all"], ["neigh"]))
+    used = {ipaddress.IPv4Address(a) for a in re.findall(r"192\.0\.2\.\d+", seen)}
+    used |= {TEST_NET_1.network_address, TEST_NET_1.broadcast_address}
+    for block in reversed(list(TEST_NET_1.subnets(new_prefix=30))):
+        if not any(a in block for a in used):
+            return block
+    pytest.skip("no free /30 left in TEST-NET-1 on this host")
+
+
+@pytest.fixture
+def test_host(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    """A TCP server in a network namespace this test makes, reachable from the host.
+
+    Yields (address, port, log): the log gets one line per accepted connection.
+    A veth pair joins the namespace to the host; everything is torn down afterwards.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("a test host in its own network namespace needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("no `ip` (iproute2) to make a network namespace")
+    suffix = uuid.uuid4().hex[:8]
+    netns, host_end, ns_end = f"aar-test-{suffix}", f"aarh{suffix}", f"aarn{suffix}"
+    made = _ip("netns", "add", netns)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a network namespace (`ip netns add`): {made.stderr.strip()}")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        block = _free_test_net_block()
+        host_ip, ns_ip = (str(a) for a in list(block.hosts())[:2])
+        for cmd in (
+            ["link", "add", host_end, "type", "veth", "peer", "name", ns_end],
+            ["link", "set", ns_end, "netns", netns],
+            ["addr", "add", f"{host_ip}/30", "dev", host_end],
+            ["link", "set", host_end, "up"],
+            ["-n", netns, "addr", "add", f"{ns_ip}/30", "dev", ns_end],
+            ["-n", netns, "link", "set", ns_end, "up"],
+            ["-n", netns, "link", "set", "lo", "up"],
+        ):
+            done = _ip(*cmd)
+            assert done.returncode == 0, f"ip {' '.join(cmd)}: {done.stderr.strip()}"
+        port, log = 8765, tmp_path / "test-host.log"  # a fresh namespace: any port is free
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", netns, sys.executable, "-c", TEST_HOST_SERVER, ns_ip, str(port), str(log)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        ready, deadline = Path(f"{log}.ready"), time.monotonic() + 10
+        while not ready.exists():
+            assert server.poll() is None, "the test host server died while starting"
+            assert time.monotonic() < deadline, "the test host server did not start in 10 s"
+            time.sleep(0.05)
+        yield ns_ip, port, log
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait(timeout=5)
+        _ip("netns", "del", netns)  # takes the namespace end of the veth with it
+        _ip("link", "del", host_end)  # in case it was never moved; harmless otherwise
+
+
+async def test_hostile_network_egress_to_a_test_host_is_blocked(
+    confined: Sandbox, bystander: Sandbox, test_host: tuple[str, int, Path]
+) -> None:
+    address, port, log = test_host
+    # The host does reach it, so a "blocked" below means the sandbox, not a dead target.
+    with socket.create_connection((address, port), timeout=3):
+        pass
+    deadline = time.monotonic() + 3
+    while not log.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert log.exists() and len(log.read_text().splitlines()) == 1, "the test host logs what reaches it"
+    await confined.write_file("connect_test_host.py", CONNECT_TEST_HOST)
+    result = await confined.exec(["python", "connect_test_host.py", address, str(port)], timeout_s=20)
+    await asyncio.sleep(0.2)  # a connection that did get through would be logged by now
+    assert "reached" not in result.stdout
+    assert f"blocked {address}" in result.stdout, result
+    assert len(log.read_text().splitlines()) == 1, "only the host's own probe ever arrived"
     await assert_still_works(confined, bystander)
 
 

@@ -1,0 +1,155 @@
+"""Re-running an agent's method in fresh sandboxes to check its best submissions.
+
+When an agent submits with the command that made its predictions, and the submission
+is its best so far, the harness copies the agent's code (never its data or outputs)
+into two fresh sandboxes holding task variants the agent has never seen: another weak
+teacher, and weak labels shuffled across rows. It scores both re-runs and records a
+verdict ("reproduced", "not reproduced", "ignores the teacher") for the human. The
+agent is not told: the check exists to catch methods that do not learn from the teacher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.bus import EventBus
+from agents.events import ReproductionJudged
+from experiments.reproduction import VARIANTS, Variant, judge_reproduction, write_variant_files
+from sandboxes import Sandbox, SandboxError, create_sandbox
+
+log = logging.getLogger(__name__)
+
+# Code the agent wrote: copied into the re-run sandbox. Data and outputs are not.
+CODE_SUFFIXES = (".py", ".sh", ".json", ".txt", ".toml", ".yaml", ".yml")
+MAX_CODE_BYTES = 2_000_000
+PREDICTIONS = "predictions.json"
+
+
+@dataclass(frozen=True)
+class ReproductionRequest:
+    agent_id: str
+    submission_id: int
+    command: str
+    public_pgr: float | None
+    agent_workdir: Path
+
+
+class Reproducer:
+    """Runs reproduction checks in the background; `drain()` waits for them (bounded)."""
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        testbed: str,
+        backend: str,
+        run_dir: Path,
+        cache_dir: Path,
+        baseline_seeds: int,
+        limit: int | None,
+        timeout_s: float,
+    ) -> None:
+        self._bus = bus
+        self._testbed = testbed
+        self._backend = backend
+        self._run_dir = run_dir
+        self._cache_dir = cache_dir
+        self._baseline_seeds = baseline_seeds
+        self._limit = limit
+        self._timeout_s = timeout_s
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._best: dict[str, float] = {}
+
+    def consider(self, request: ReproductionRequest) -> bool:
+        """Start a check if this is the agent's best scored submission so far."""
+        if request.public_pgr is None or not request.command.strip():
+            return False
+        if request.public_pgr <= self._best.get(request.agent_id, float("-inf")):
+            return False
+        self._best[request.agent_id] = request.public_pgr
+        task = asyncio.create_task(self._check(request), name=f"reproduce-{request.submission_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait for running checks; cancel what is still running after `timeout_s`."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _check(self, request: ReproductionRequest) -> None:
+        pgrs: dict[Variant, float | None] = {}
+        notes: list[str] = []
+        for variant in VARIANTS:
+            try:
+                pgrs[variant] = await self._rerun(request, variant)
+            except (SandboxError, OSError, ValueError, KeyError) as exc:
+                pgrs[variant] = None
+                notes.append(f"{variant} re-run failed: {exc}")
+        judgement = judge_reproduction(
+            request.public_pgr, [pgrs["other_teacher"]], [pgrs["shuffled_weak"]]
+        )
+        self._bus.publish(
+            ReproductionJudged(
+                agent_id=request.agent_id,
+                submission_id=request.submission_id,
+                verdict=judgement.verdict,
+                reason="; ".join([judgement.reason, *notes]),
+                rerun_pgr=pgrs["other_teacher"],
+                shuffled_pgr=pgrs["shuffled_weak"],
+            )
+        )
+
+    async def _rerun(self, request: ReproductionRequest, variant: Variant) -> float | None:
+        where = self._run_dir / "reproductions" / f"{request.agent_id}-{request.submission_id}-{variant}"
+        task, files = await asyncio.to_thread(
+            write_variant_files,
+            where / "task",
+            self._testbed,
+            variant,
+            seed=request.submission_id,
+            cache_dir=self._cache_dir,
+            limit=self._limit,
+            baseline_seeds=self._baseline_seeds,
+        )
+        readonly = {f"data/{name}": path for name, path in files.items()}
+        readonly.update(_agent_code(request.agent_workdir))
+        sandbox: Sandbox = create_sandbox(self._backend, workdir=where / "work", readonly_files=readonly)
+        await sandbox.start()
+        try:
+            result = await sandbox.exec(["bash", "-c", request.command], timeout_s=self._timeout_s)
+            if not result.ok:
+                raise ValueError(f"exit code {result.returncode}: {result.stderr.strip()[-300:]}")
+            payload = json.loads(await sandbox.read_file(PREDICTIONS, max_bytes=50_000_000))
+        finally:
+            await sandbox.close()
+        score = task.scorer().score(payload["ids"], payload["probs"])
+        if not score.valid:
+            raise ValueError(f"invalid predictions: {score.error}")
+        return score.public_pgr
+
+
+def _agent_code(workdir: Path) -> dict[str, Path]:
+    """The agent's own code files (top level and subfolders, not data/), by relative path."""
+    code: dict[str, Path] = {}
+    total = 0
+    for path in sorted(workdir.rglob("*")):
+        relative = path.relative_to(workdir)
+        if relative.parts[0] in ("data", "tmp") or path.is_symlink() or not path.is_file():
+            continue
+        if path.suffix not in CODE_SUFFIXES or path.name == PREDICTIONS:
+            continue
+        total += path.stat().st_size
+        if total > MAX_CODE_BYTES:
+            log.warning("agent code in %s exceeds %d bytes; copying stopped", workdir, MAX_CODE_BYTES)
+            break
+        code[str(relative)] = path
+    return code
