@@ -85,7 +85,7 @@ async def test_pause_freezes_an_agent_until_resume_and_redirect_reaches_it(setti
     assert commands == ["pause", "redirect", "resume"]
     assert any(e.kind == "text_emitted" and "try hard labels" in e.text for e in mine)
     assert [e.status for e in mine if e.kind == "agent_status_changed"].count("paused") == 1
-    assert isinstance(mine[-1], AgentFinished) and mine[-1].reason == "research complete"
+    assert [e.reason for e in mine if isinstance(e, AgentFinished)] == ["research complete"]
 
 
 async def test_an_agent_paused_during_set_up_waits_for_resume(settings: AarSettings, tmp_path: Path) -> None:
