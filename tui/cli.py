@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from agents.events import Event, event_to_json
 from agents.settings import AarSettings, load_settings
 from agents.store import EventStore, StoreError
+from sandboxes import SandboxError
 
 EXIT_USAGE = 2
 
@@ -270,10 +271,18 @@ def cmd_w2s_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    from experiments import ExperimentError
-    from sandboxes import SandboxError
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message is meant for the user. ExperimentError is looked up only if
+    a command imported experiments: importing it (and torch) costs ~1 s that `export`
+    and `review` do not need. An `except` clause is evaluated only when something raised."""
+    errors: list[type[Exception]] = [UsageError, StoreError, SandboxError]
+    experiments = sys.modules.get("experiments")
+    if experiments is not None:
+        errors.append(experiments.ExperimentError)
+    return tuple(errors)
 
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -281,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         return int(args.func(args))
-    except (UsageError, StoreError, ExperimentError, SandboxError) as exc:
+    except _user_errors() as exc:
         print(f"aar: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValidationError as exc:
