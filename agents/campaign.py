@@ -175,16 +175,7 @@ class Campaign:
     async def _start_agents(self, task: W2STask) -> None:
         files = task.write_agent_files(self.run_dir / "task")
         if self.settings.reproduce:
-            self._reproducer = Reproducer(
-                bus=self.bus,
-                testbed=self.settings.testbed,
-                backend=self.settings.sandbox,
-                run_dir=self.run_dir,
-                cache_dir=self.settings.cache_dir / "features",
-                baseline_seeds=self.settings.baseline_seeds,
-                limit=self.settings.testbed_limit,
-                timeout_s=self.settings.exec_timeout_s,
-            )
+            self._reproducer = Reproducer(bus=self.bus, settings=self.settings, run_dir=self.run_dir)
         desk = SubmissionDesk(
             task.scorer(),
             self.bus,

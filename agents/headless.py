@@ -49,10 +49,11 @@ def progress_line(event: Event) -> str | None:
 def leaderboard_text(view: CampaignView, limit: int = 10) -> str:
     rows = ["Leaderboard (public PGR; private PGR for the supervisor)"]
     for rank, row in enumerate(view.leaderboard(limit), start=1):
+        marks = view.marks(row)
         rows.append(
             f"{rank:>3}. {row.agent_id:<10} public {fmt_pgr(row.public_pgr):>6}  "
             f"private {fmt_pgr(row.private_pgr):>6}  {row.method}"
-            + (f"  [{', '.join(view.marks(row))}]" if view.marks(row) else "")
+            + (f"  [{', '.join(marks)}]" if marks else "")
         )
     if len(rows) == 1:
         rows.append("  (no scored submissions)")

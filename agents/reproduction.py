@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agents.bus import EventBus
 from agents.events import ReproductionJudged
+from agents.settings import AarSettings
 from experiments.reproduction import VARIANTS, Variant, judge_reproduction, write_variant_files
 from sandboxes import Sandbox, SandboxError, create_sandbox
 
@@ -41,26 +42,10 @@ class ReproductionRequest:
 class Reproducer:
     """Runs reproduction checks in the background; `drain()` waits for them (bounded)."""
 
-    def __init__(
-        self,
-        *,
-        bus: EventBus,
-        testbed: str,
-        backend: str,
-        run_dir: Path,
-        cache_dir: Path,
-        baseline_seeds: int,
-        limit: int | None,
-        timeout_s: float,
-    ) -> None:
+    def __init__(self, *, bus: EventBus, settings: AarSettings, run_dir: Path) -> None:
         self._bus = bus
-        self._testbed = testbed
-        self._backend = backend
+        self._settings = settings
         self._run_dir = run_dir
-        self._cache_dir = cache_dir
-        self._baseline_seeds = baseline_seeds
-        self._limit = limit
-        self._timeout_s = timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
         self._best: dict[str, float] = {}
 
@@ -113,19 +98,19 @@ class Reproducer:
         task, files = await asyncio.to_thread(
             write_variant_files,
             where / "task",
-            self._testbed,
+            self._settings.testbed,
             variant,
             seed=request.submission_id,
-            cache_dir=self._cache_dir,
-            limit=self._limit,
-            baseline_seeds=self._baseline_seeds,
+            cache_dir=self._settings.cache_dir / "features",
+            limit=self._settings.testbed_limit,
+            baseline_seeds=self._settings.baseline_seeds,
         )
         readonly = {f"data/{name}": path for name, path in files.items()}
         readonly.update(_agent_code(request.agent_workdir))
-        sandbox: Sandbox = create_sandbox(self._backend, workdir=where / "work", readonly_files=readonly)
+        sandbox: Sandbox = create_sandbox(self._settings.sandbox, workdir=where / "work", readonly_files=readonly)
         await sandbox.start()
         try:
-            result = await sandbox.exec(["bash", "-c", request.command], timeout_s=self._timeout_s)
+            result = await sandbox.exec(["bash", "-c", request.command], timeout_s=self._settings.exec_timeout_s)
             if not result.ok:
                 raise ValueError(f"exit code {result.returncode}: {result.stderr.strip()[-300:]}")
             payload = json.loads(await sandbox.read_file(PREDICTIONS, max_bytes=50_000_000))
