@@ -1,7 +1,8 @@
 """Re-running an agent's method in fresh sandboxes to check its best submissions.
 
 When an agent submits with the command that made its predictions, and the submission
-is its best so far, the harness copies the agent's code (never its data or outputs)
+is its best so far, the harness copies the agent's code (never its data or outputs, and
+never through a link)
 into two fresh sandboxes holding task variants the agent has never seen: another weak
 teacher, and weak labels shuffled across rows. It scores both re-runs and records a
 verdict ("reproduced", "not reproduced", "ignores the teacher") for the human. The
@@ -20,7 +21,7 @@ from agents.bus import EventBus
 from agents.events import ReproductionJudged
 from agents.settings import AarSettings
 from experiments.reproduction import VARIANTS, Variant, judge_reproduction, write_variant_files
-from sandboxes import Sandbox, SandboxError, create_sandbox
+from sandboxes import Sandbox, SandboxError, create_sandbox, snapshot_files
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,12 @@ class Reproducer:
             baseline_seeds=self._settings.baseline_seeds,
         )
         readonly = {f"data/{name}": path for name, path in files.items()}
-        readonly.update(_agent_code(request.agent_workdir))
+        code = await asyncio.to_thread(_agent_code, request.agent_workdir)
         sandbox: Sandbox = create_sandbox(self._settings.sandbox, workdir=where / "work", readonly_files=readonly)
         await sandbox.start()
         try:
+            for relative, content in code.items():
+                await sandbox.write_file(relative, content)
             result = await sandbox.exec(["bash", "-c", request.command], timeout_s=self._settings.exec_timeout_s)
             if not result.ok:
                 raise ValueError(f"exit code {result.returncode}: {result.stderr.strip()[-300:]}")
@@ -122,19 +125,20 @@ class Reproducer:
         return score.public_pgr
 
 
-def _agent_code(workdir: Path) -> dict[str, Path]:
-    """The agent's own code files (top level and subfolders, not data/), by relative path."""
-    code: dict[str, Path] = {}
-    total = 0
-    for path in sorted(workdir.rglob("*")):
-        relative = path.relative_to(workdir)
-        if relative.parts[0] in ("data", "tmp") or path.is_symlink() or not path.is_file():
-            continue
-        if path.suffix not in CODE_SUFFIXES or path.name == PREDICTIONS:
-            continue
-        total += path.stat().st_size
-        if total > MAX_CODE_BYTES:
-            log.warning("agent code in %s exceeds %d bytes; copying stopped", workdir, MAX_CODE_BYTES)
-            break
-        code[str(relative)] = path
+def _is_code(relative: str) -> bool:
+    name = relative.rsplit("/", 1)[-1]
+    return name.endswith(CODE_SUFFIXES) and name != PREDICTIONS
+
+
+def _agent_code(workdir: Path) -> dict[str, bytes]:
+    """The agent's own code files (top level and subfolders, not data/ or tmp/) by relative path.
+
+    Read by descriptor without following any link (``snapshot_files``): agent processes may
+    still be swapping files for symlinks while the host copies them.
+    """
+    code, notes = snapshot_files(
+        str(workdir), select=_is_code, max_total_bytes=MAX_CODE_BYTES, skip_dirs=frozenset({"data", "tmp"})
+    )
+    if notes:
+        log.info("agent code in %s: left out %d file(s): %s", workdir, len(notes), "; ".join(notes[:5]))
     return code

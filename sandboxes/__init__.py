@@ -16,6 +16,7 @@ from sandboxes.errors import (
     SandboxUnavailableError,
     UnknownSandboxError,
 )
+from sandboxes.files import snapshot_files
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import LocalSandbox
 from sandboxes.output import truncation_marker
@@ -53,5 +54,6 @@ __all__ = [
     "create_sandbox",
     "prune_docker_sandboxes",
     "register_backend",
+    "snapshot_files",
     "truncation_marker",
 ]

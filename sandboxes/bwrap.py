@@ -1,9 +1,10 @@
 """The bubblewrap command line of one confined exec.
 
 What the sandbox sees is built up from nothing: a read-only tmpfs root holding the
-system dirs (read-only), a handful of ``/etc`` files, the Python install and
-virtualenv that run agent code (read-only, at their host paths so the venv's
-symlinks resolve), fresh ``/proc`` and ``/dev``, a size-capped private ``/tmp``, and
+system dirs (read-only), a handful of ``/etc`` files, the agent runtime (a virtualenv
+of numpy and torch, never aar's own; see ``runtime``) and the base Python it links to
+(read-only, at their host paths so the venv's symlinks resolve; the base install's
+site-packages masked), fresh ``/proc`` and ``/dev``, a size-capped private ``/tmp``, and
 the work dir (read-write) with the read-only inputs bound read-only over their
 copies. Nothing else of the host exists inside: not the home dirs, not the repo, not
 the scorer's labels.
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Iterable
 
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
+
 # Enough of /etc for the dynamic linker, name lookups of uids and Debian's
 # alternatives symlinks (awk, editors); never shadow, sudoers or credentials.
 ETC_FILES = (
@@ -31,31 +32,6 @@ ETC_FILES = (
     "/etc/alternatives",
 )
 DIR_MODE = "0755"
-
-
-def _is_under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def python_dirs() -> list[str]:
-    """Real paths of the Python install and virtualenv, outermost only, outside system dirs.
-
-    Bound read-only so ``python`` (with numpy) runs inside; the venv's ``python`` is a
-    symlink into the install, so both are needed, each at its host path.
-    """
-    candidates = {
-        os.path.realpath(p)
-        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
-    }
-    candidates.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-    kept: list[str] = []
-    for path in sorted(candidates, key=len):
-        if not os.path.isdir(path) or path == "/":
-            continue
-        if any(_is_under(path, d) for d in (*SYSTEM_DIRS, *kept)):
-            continue
-        kept.append(path)
-    return kept
 
 
 def _parent_dirs(path: str, made: set[str]) -> list[str]:
@@ -93,16 +69,20 @@ def host_binds() -> tuple[str, ...]:
     return tuple(args)
 
 
-@functools.lru_cache(maxsize=1)
-def python_binds() -> tuple[str, ...]:
-    """Read-only binds of the Python install and venv. They go after the private /tmp
-    is mounted: a checkout (and its venv) under /tmp would otherwise be hidden by it."""
+@functools.lru_cache(maxsize=8)
+def runtime_binds(runtime: AgentRuntime) -> tuple[str, ...]:
+    """Read-only binds of the agent runtime and the base Python it links to, then empty
+    read-only mounts over what must stay hidden (site-packages of the base install,
+    aar's own install). They go after the private /tmp is mounted: a checkout (and its
+    runtime cache) under /tmp would otherwise be hidden by it."""
     args: list[str] = []
     made = {"/", "/etc", "/tmp", "/dev", "/proc"}
-    for path in python_dirs():
+    for path in runtime.binds():
         args += _parent_dirs(path, made)
         args += ["--ro-bind", path, path]
         made.add(path)
+    for path in runtime.hidden:
+        args += ["--size", "4096", "--perms", "0555", "--tmpfs", path, "--remount-ro", path]
     return tuple(args)
 
 
@@ -114,8 +94,11 @@ def bwrap_argv(
     readonly: Iterable[str],
     tmp_bytes: int,
     own_uid: bool,
+    runtime: AgentRuntime,
 ) -> list[str]:
     """The bwrap options (ending in ``--``) for one exec in ``workdir``, starting in ``run_dir``.
+
+    ``runtime`` is the agent runtime the exec's ``python`` comes from (see ``runtime``).
 
     ``own_uid``: the host is root and the command drops to the sandbox's uid with
     ``setpriv``; bwrap then runs privileged without a user namespace, keeping only the
@@ -155,8 +138,8 @@ def bwrap_argv(
         "/dev/shm",
     ]
     made.update({"/tmp", "/dev", "/proc"})
-    args += python_binds()
-    made.update(python_dirs())
+    args += runtime_binds(runtime)
+    made.update(runtime.binds())
     args += _parent_dirs(workdir, made)
     args += ["--bind", workdir, workdir]
     for path in sorted(readonly):

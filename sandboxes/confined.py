@@ -40,7 +40,8 @@ def describe_isolation(level: str, user: SandboxUser) -> str:
     """The ``isolation`` string of a local sandbox at ``level``: what holds, and what does not."""
     if level == levels.BWRAP:
         return (
-            "bwrap (no network; read-only system, Python and inputs; private /tmp and work dir; "
+            "bwrap (no network; read-only system, inputs and agent Python (numpy, torch; no aar); "
+            "private /tmp and work dir; "
             f"own PID namespace; {user.describe()}; rlimits incl. processes; "
             "not isolated: the kernel, total disk use of the work dir)"
         )
@@ -114,6 +115,11 @@ class ConfinedSandbox(LocalSandbox):
             log = logger.info if self.level == levels.BWRAP else logger.warning
             log("sandbox at %s: isolation %s", self._root, self.isolation)
 
+    def _spawn_dir(self, run_dir: str) -> str:
+        # bwrap enters run_dir with --chdir inside the sandbox's own view: the host never
+        # chdirs through a path agent code controls.
+        return self._root if self.level == levels.BWRAP else run_dir
+
     def _command(self, argv: list[str], run_dir: str) -> list[str]:
         inner = [*self._prefix, *self._launcher.wrap(argv)]
         if self._wrapper is None:
@@ -126,6 +132,7 @@ class ConfinedSandbox(LocalSandbox):
                 readonly=self._readonly_copies,
                 tmp_bytes=self.limits.tmp_bytes,
                 own_uid=self._user.dedicated,
+                runtime=self.runtime,
             )
             return [*outer, *inner]
         return [*unshare_argv(self._wrapper, as_root=self._user.uid == 0), *inner]

@@ -4,8 +4,8 @@ Real users build ``sandboxes/Dockerfile`` (python:3.11-slim with numpy) as
 ``aar-sandbox:latest``, or name any image in ``AAR_SANDBOX_IMAGE``. Where no image
 can be pulled (CI, air-gapped machines), an offline image is imported from a rootfs
 made here: static busybox for the shell and ``sleep``, plus mount points; at run time
-the host's ``/usr``, ``/lib*``, Python install and virtualenv are bound read-only, so
-``python`` with numpy is the host's own. That needs the engine on this host.
+the host's ``/usr`` and ``/lib*`` and the agent runtime (``runtime``: numpy and torch,
+never aar's own packages) with its base Python are bound read-only. That needs the engine on this host.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import docker
 import docker.errors
 from docker.types import Mount
 
-from sandboxes.bwrap import SYSTEM_DIRS, python_dirs
 from sandboxes.docker_engine import LABEL_SANDBOX, engine_error
 from sandboxes.errors import SandboxError
+from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +156,13 @@ def resolve_image(client: docker.DockerClient, requested: str | None = None) -> 
         raise engine_error("looking up the sandbox image", exc) from exc
 
 
-def host_runtime_mounts() -> list[Mount]:
-    """Read-only binds of the host's system dirs, Python install and venv (offline image).
+def host_runtime_mounts(runtime: AgentRuntime) -> list[Mount]:
+    """Read-only binds of the host's system dirs, the agent runtime and its base Python
+    (offline image), and empty read-only mounts over what must stay hidden (the base
+    install's site-packages, aar's own install).
 
-    Each lands at its host path: the venv's ``python`` is a symlink into the install.
-    Symlinked system dirs (merged /usr) are bound from their targets.
+    Each lands at its host path: the runtime's ``python`` is a symlink into the base
+    install. Symlinked system dirs (merged /usr) are bound from their targets.
     """
     mounts: list[Mount] = []
     for path in SYSTEM_DIRS:
@@ -169,6 +171,8 @@ def host_runtime_mounts() -> list[Mount]:
     for path in HOST_ETC:
         if os.path.exists(path):
             mounts.append(Mount(path, os.path.realpath(path), type="bind", read_only=True))
-    for path in python_dirs():
+    for path in runtime.binds():
         mounts.append(Mount(path, path, type="bind", read_only=True))
+    for path in runtime.hidden:
+        mounts.append(Mount(path, None, type="tmpfs", read_only=True, tmpfs_size=4096, tmpfs_mode=0o555))
     return mounts

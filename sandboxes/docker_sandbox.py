@@ -44,12 +44,12 @@ from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, resolve_imag
 from sandboxes.docker_spec import container_options
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
-from sandboxes.files import ensure_tmp, prepare_workdir, read_inside, write_inside
+from sandboxes.files import check_input_name, ensure_tmp, exec_dir, prepare_workdir, read_inside, write_inside
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
 from sandboxes.output import OutputCapture
-from sandboxes.paths import resolve_entry_inside, resolve_inside
 from sandboxes.protocol import ExecResult, OutputCallback
+from sandboxes.runtime import AgentRuntime, agent_runtime
 from sandboxes.users import hand_over, sandbox_user
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class DockerSandbox:
         check_env(extra_env, origin="sandbox extra_env")
         self._extra_env = dict(extra_env)
         for name in readonly_files:
-            resolve_entry_inside(self._root, name)
+            check_input_name(name)
         self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
         self._readonly_copies: set[str] = set()
         self._limits = limits
@@ -95,6 +95,7 @@ class DockerSandbox:
         self._user = sandbox_user(self._root)
         self._exec_user = f"{self._user.uid}:{self._user.gid}"
         self._image: SandboxImage | None = None
+        self._runtime: AgentRuntime | None = None  # the host's agent runtime, for the offline image
         self.isolation = self._describe("image chosen at start")
         self._client: docker.DockerClient | None = None
         self._container: Any = None
@@ -149,7 +150,10 @@ class DockerSandbox:
             self._client = client
             try:
                 self._image = await asyncio.to_thread(resolve_image, client, self._requested_image)
-                runtime = "; host /usr, Python and venv bound read-only" if self._image.host_runtime else ""
+                runtime = ""
+                if self._image.host_runtime:
+                    self._runtime = await asyncio.to_thread(agent_runtime)
+                    runtime = "; host /usr and the agent runtime (numpy, torch) bound read-only"
                 self.isolation = self._describe(self._image.name + runtime)
                 # A crashed run may have left this work dir's container running: it goes.
                 await asyncio.to_thread(prune_containers, workdir=self._root, client=client)
@@ -171,6 +175,7 @@ class DockerSandbox:
             readonly_copies=self._readonly_copies,
             limits=self._limits,
             labels=sandbox_labels(campaign=self.campaign, workdir=self._root),
+            runtime=self._runtime,
         )
         try:
             return self._client.containers.run(image.name, **options)
@@ -212,10 +217,9 @@ class DockerSandbox:
         argv = check_argv(cmd)
         self._ensure_usable()
         budget = exec_budget(timeout_s, self._limits.timeout_s)
-        child_env = build_env(Path(CONTAINER_WORKDIR), extra_env=self._extra_env, exec_env=env)
-        run_dir = resolve_inside(self._root, cwd)
-        if not os.path.isdir(run_dir):
-            raise SandboxError(f"working directory {cwd!r} does not exist in the sandbox")
+        python_bin = self._runtime.bin_dir if self._runtime is not None else None
+        child_env = build_env(Path(CONTAINER_WORKDIR), extra_env=self._extra_env, exec_env=env, python_bin=python_bin)
+        run_dir = exec_dir(self._root, cwd)
         inside = os.path.normpath(PurePosixPath(CONTAINER_WORKDIR) / os.path.relpath(run_dir, self._root))
         started = time.monotonic()
         for attempt in range(START_ATTEMPTS):

@@ -17,14 +17,17 @@ from docker.types import Mount, Ulimit
 from sandboxes.docker_exec import PID_DIR
 from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, host_runtime_mounts
 from sandboxes.limits import CPU_HARD_GRACE_S, SandboxLimits
+from sandboxes.runtime import AgentRuntime
 
 KEEPER_USER = "65534:65534"
 """The idle main process runs as nobody, not as the agent's uid: `kill -9 -1` in agent
 code must not reach it, or the container would stop with it."""
 
 
-def _mounts(image: SandboxImage, workdir: str, readonly_copies: Collection[str]) -> list[Mount]:
-    mounts = host_runtime_mounts() if image.host_runtime else []
+def _mounts(
+    image: SandboxImage, workdir: str, readonly_copies: Collection[str], runtime: AgentRuntime | None
+) -> list[Mount]:
+    mounts = host_runtime_mounts(runtime) if image.host_runtime and runtime is not None else []
     mounts.append(Mount(CONTAINER_WORKDIR, workdir, type="bind", read_only=False))
     for copy in sorted(readonly_copies):
         inside = str(PurePosixPath(CONTAINER_WORKDIR) / os.path.relpath(copy, workdir))
@@ -52,8 +55,12 @@ def container_options(
     readonly_copies: Collection[str],
     limits: SandboxLimits,
     labels: Mapping[str, str],
+    runtime: AgentRuntime | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``containers.run(image.name, **options)``."""
+    """Keyword arguments for ``containers.run(image.name, **options)``.
+
+    ``runtime``: the agent runtime to bind, for an image that needs the host's (offline).
+    """
     options: dict[str, Any] = {
         "command": ["sleep", "2147483647"],
         "name": name,
@@ -67,7 +74,7 @@ def container_options(
         "working_dir": CONTAINER_WORKDIR,
         "hostname": "sandbox",
         "labels": dict(labels),
-        "mounts": _mounts(image, workdir, readonly_copies),
+        "mounts": _mounts(image, workdir, readonly_copies, runtime),
         "tmpfs": {"/tmp": f"size={limits.tmp_bytes},mode=1777", PID_DIR: "size=1m,mode=1777"},
         "ulimits": _ulimits(limits),
         "environment": {"HOME": CONTAINER_WORKDIR},

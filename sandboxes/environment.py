@@ -8,7 +8,6 @@ look like secrets are refused even then.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,13 +64,13 @@ def check_env(env: Mapping[str, str], *, origin: str) -> None:
             )
 
 
-def sandbox_path() -> str:
-    """PATH for the child: the running interpreter's dir first, then the system dirs.
+def sandbox_path(python_bin: str | None) -> str:
+    """PATH for the child: the agent runtime's ``bin`` first (when given), then the system dirs.
 
-    ``sys.executable`` is not resolved, so a virtualenv's ``bin`` comes first and
-    ``python`` in the sandbox is the project's interpreter with its packages.
+    ``python`` in the sandbox is then the agent runtime's interpreter (numpy, torch),
+    never the host virtualenv aar runs from.
     """
-    dirs = [os.path.dirname(os.path.abspath(sys.executable)), *SYSTEM_PATH]
+    dirs = [python_bin or "", *SYSTEM_PATH]
     return os.pathsep.join(dict.fromkeys(d for d in dirs if d))
 
 
@@ -80,13 +79,15 @@ def build_env(
     *,
     extra_env: Mapping[str, str],
     exec_env: Mapping[str, str] | None = None,
+    python_bin: str | None = None,
 ) -> dict[str, str]:
     """The complete environment of one exec; later layers override earlier ones.
 
     Layers: the fixed base, then the sandbox's ``extra_env``, then the exec's ``env``.
+    ``python_bin`` is the agent runtime's ``bin`` dir (None: an image's own Python).
     """
     env = {
-        "PATH": sandbox_path(),
+        "PATH": sandbox_path(python_bin),
         "HOME": str(workdir),
         "TMPDIR": str(workdir / "tmp"),
         "LANG": "C.UTF-8",

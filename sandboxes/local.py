@@ -24,12 +24,12 @@ from types import MappingProxyType
 
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
-from sandboxes.files import ensure_tmp, prepare_workdir, read_inside, write_inside
+from sandboxes.files import check_input_name, ensure_tmp, exec_dir, prepare_workdir, read_inside, write_inside
 from sandboxes.limits import SandboxLimits, find_prlimit, rlimit_launcher
 from sandboxes.output import OutputCapture
-from sandboxes.paths import resolve_entry_inside, resolve_inside
 from sandboxes.process import ChildProcess
 from sandboxes.protocol import ExecResult, OutputCallback
+from sandboxes.runtime import AgentRuntime, agent_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +90,13 @@ class LocalSandbox:
         check_env(extra_env, origin="sandbox extra_env")
         self._extra_env = dict(extra_env)
         for name in readonly_files:
-            resolve_entry_inside(self._root, name)  # refuse escaping names before anything runs
+            check_input_name(name)  # refuse escaping names before anything runs
         self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
         self._readonly_copies: set[str] = set()
         self._owner: tuple[int, int] | None = None  # (uid, gid) given what the host writes
         self._limits = limits
         self._launcher = rlimit_launcher(limits, find_prlimit())
+        self._runtime: AgentRuntime | None = None  # the agent Python, found or built by start()
         self._children: set[ChildProcess] = set()
         self._resumed = asyncio.Event()  # cleared while paused; new execs wait on it
         self._resumed.set()
@@ -114,13 +115,22 @@ class LocalSandbox:
         """The limits every exec runs under."""
         return self._limits
 
+    @property
+    def runtime(self) -> AgentRuntime:
+        """The agent runtime whose ``python`` execs run (known once started)."""
+        if self._runtime is None:
+            raise SandboxError("the sandbox is not started: call start() first")
+        return self._runtime
+
     async def start(self) -> None:
-        """Create the work dir (mode 0700) and copy the read-only inputs. Idempotent."""
+        """Create the work dir (mode 0700), copy the read-only inputs and find (or build,
+        once per host) the agent runtime. Idempotent."""
         async with self._start_lock:
             if self._closed:
                 raise SandboxClosedError("the sandbox is closed")
             if self._started:
                 return
+            self._runtime = await asyncio.to_thread(agent_runtime)
             self._readonly_copies = await asyncio.to_thread(
                 prepare_workdir, self._root, self._readonly_sources
             )
@@ -150,10 +160,8 @@ class LocalSandbox:
         argv = check_argv(cmd)
         self._ensure_usable()
         budget = exec_budget(timeout_s, self._limits.timeout_s)
-        child_env = build_env(self.workdir, extra_env=self._extra_env, exec_env=env)
-        run_dir = resolve_inside(self._root, cwd)
-        if not os.path.isdir(run_dir):
-            raise SandboxError(f"working directory {cwd!r} does not exist in the sandbox")
+        child_env = build_env(self.workdir, extra_env=self._extra_env, exec_env=env, python_bin=self.runtime.bin_dir)
+        run_dir = exec_dir(self._root, cwd)
         await self._resumed.wait()
         self._ensure_usable()  # close() may have run while we waited
         ensure_tmp(self._root, self._owner)
@@ -164,7 +172,7 @@ class LocalSandbox:
         try:
             child = await ChildProcess.spawn(
                 self._command(argv, run_dir),
-                cwd=run_dir,
+                cwd=self._spawn_dir(run_dir),
                 env=child_env,
                 preexec_fn=self._launcher.preexec_fn,
                 stdout=stdout,
@@ -197,6 +205,11 @@ class LocalSandbox:
             truncated=stdout.truncated or stderr.truncated,
             duration_s=time.monotonic() - started,
         )
+
+    def _spawn_dir(self, run_dir: str) -> str:
+        """The host dir the spawned process starts in; confining subclasses that enter
+        ``run_dir`` themselves (inside their own view) start from the work dir's root."""
+        return run_dir
 
     def _command(self, argv: list[str], run_dir: str) -> list[str]:
         """The argv actually spawned for ``argv``; confining subclasses wrap it further."""

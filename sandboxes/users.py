@@ -59,11 +59,13 @@ def hand_over(root: str, user: SandboxUser, keep: Collection[str] = ()) -> None:
         return
     kept = set(keep)
     os.chown(root, *owner, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(root):  # never descends into symlinked dirs
+    # fwalk: every directory is entered by descriptor, so a directory agent code swaps for
+    # a symlink while we walk is never followed (os.walk would chown through it).
+    for dirpath, dirnames, filenames, dir_fd in os.fwalk(root, follow_symlinks=False):
         for name in (*dirnames, *filenames):
-            path = os.path.join(dirpath, name)
-            if path not in kept:
-                try:
-                    os.chown(path, *owner, follow_symlinks=False)
-                except FileNotFoundError:
-                    pass  # removed while we walked
+            if os.path.join(dirpath, name) in kept:
+                continue
+            try:
+                os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass  # removed while we walked

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sandboxes import ConfinedSandbox, SandboxError, create_sandbox, levels
-from sandboxes.bwrap import bwrap_argv, python_dirs
+from sandboxes.bwrap import bwrap_argv
+from sandboxes.runtime import agent_runtime
 from sandboxes.levels import LevelProbe
 from sandboxes.local import ISOLATION as PROCESS_ISOLATION
 from sandboxes.users import SANDBOX_UID_BASE, SANDBOX_UID_SPAN, SandboxUser, hand_over, sandbox_user
@@ -41,19 +42,24 @@ def _fake_probes(monkeypatch: pytest.MonkeyPatch, unavailable: set[str]) -> None
 
 def test_bwrap_binds_the_runtime_read_only_and_nothing_of_home(tmp_path: Path) -> None:
     workdir = str(tmp_path / "agent")
+    runtime = agent_runtime()
     argv = bwrap_argv(
-        "/usr/bin/bwrap", workdir=workdir, run_dir=workdir, readonly=[f"{workdir}/data/x"], tmp_bytes=1 << 24, own_uid=True
+        "/usr/bin/bwrap", workdir=workdir, run_dir=workdir, readonly=[f"{workdir}/data/x"], tmp_bytes=1 << 24,
+        own_uid=True, runtime=runtime,
     )
     pairs = list(zip(argv, argv[1:]))
     binds_ro = {b for a, b in pairs if a in ("--ro-bind", "--ro-bind-try")}
     assert {"--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"} <= set(argv)
     assert ("--bind", workdir) in pairs and f"{workdir}/data/x" in binds_ro
-    for path in python_dirs():
-        assert path in binds_ro, f"the Python install {path} must be bound read-only"
-    assert os.path.realpath(sys.prefix) in python_dirs()
+    for path in runtime.binds():
+        assert path in binds_ro, f"the agent runtime's {path} must be bound read-only"
+    assert not any(src.startswith(os.path.realpath(sys.prefix)) for src in binds_ro), "never aar's venv"
+    tmpfs = {b for a, b in pairs if a == "--tmpfs"}
+    assert set(runtime.hidden) <= tmpfs, "the base install's site-packages are masked"
     home = str(Path.home())
     assert not any(src in (home, "/", "/etc", "/work", "/tmp") for src in binds_ro), "no wholesale host dirs"
-    assert argv[argv.index("--remount-ro") + 1] == "/" and argv[-1] == "--"
+    remounted = [b for a, b in pairs if a == "--remount-ro"]
+    assert remounted[-1] == "/" and set(remounted[:-1]) == set(runtime.hidden) and argv[-1] == "--"
 
 
 def test_a_root_host_gives_each_sandbox_its_own_stable_uid(monkeypatch: pytest.MonkeyPatch) -> None:

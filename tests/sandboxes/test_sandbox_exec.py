@@ -24,16 +24,20 @@ async def test_echo_returns_output_and_returncode(sandbox: LocalSandbox) -> None
 
 async def test_python_exit_code_and_both_streams(sandbox: LocalSandbox) -> None:
     code = "import sys; print('to out'); print('to err', file=sys.stderr); sys.exit(3)"
-    result = await sandbox.exec([sys.executable, "-c", code])
+    result = await sandbox.exec(["python", "-c", code])
     assert result.returncode == 3
     assert result.stdout == "to out\n"
     assert result.stderr == "to err\n"
     assert not result.ok
 
 
-async def test_python_on_path_is_the_project_interpreter(sandbox: LocalSandbox) -> None:
-    result = await sandbox.exec(["python", "-c", "import sys; print(sys.prefix)"])
-    assert result.stdout.strip() == sys.prefix
+async def test_python_on_path_is_the_agent_runtime_not_aars_venv(sandbox: LocalSandbox) -> None:
+    code = "import sys, numpy, torch; print(sys.prefix)\ntry:\n import experiments\nexcept ImportError:\n print('no aar')"
+    result = await sandbox.exec(["python", "-c", code], timeout_s=60)
+    assert result.ok, result
+    prefix, verdict = result.stdout.splitlines()
+    assert prefix == sandbox.runtime.root != sys.prefix
+    assert verdict == "no aar"
 
 
 async def test_lines_stream_in_order_before_the_process_exits(sandbox: LocalSandbox) -> None:
@@ -46,7 +50,7 @@ async def test_lines_stream_in_order_before_the_process_exits(sandbox: LocalSand
         "print('second')\n"
     )
     result = await sandbox.exec(
-        [sys.executable, "-c", code],
+        ["python", "-c", code],
         on_output=lambda stream, line: seen.append((stream, line, time.monotonic())),
     )
     returned_at = time.monotonic()
@@ -93,7 +97,7 @@ async def test_cwd_is_resolved_inside_the_workdir(sandbox: LocalSandbox) -> None
 
 
 async def test_stdin_is_closed(sandbox: LocalSandbox) -> None:
-    result = await sandbox.exec([sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"], timeout_s=5)
+    result = await sandbox.exec(["python", "-c", "import sys; print(repr(sys.stdin.read()))"], timeout_s=5)
     assert result.stdout.strip() == "''"
 
 
@@ -126,7 +130,7 @@ async def test_timeout_escalates_to_sigkill(sandbox: LocalSandbox) -> None:
         "print('ready', flush=True)\n"
         "time.sleep(100)\n"
     )
-    result = await sandbox.exec([sys.executable, "-c", code], timeout_s=0.4)
+    result = await sandbox.exec(["python", "-c", code], timeout_s=0.4)
     assert result.timed_out and result.returncode is None
     assert result.stdout == "ready\n"
     # budget + 1 s SIGTERM grace, then SIGKILL

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ async def test_write_then_read_text_and_bytes(sandbox: LocalSandbox) -> None:
 async def test_child_sees_written_files(sandbox: LocalSandbox) -> None:
     await sandbox.write_file("script.py", "print(open('data.txt').read())")
     await sandbox.write_file("data.txt", "42")
-    result = await sandbox.exec([sys.executable, "script.py"])
+    result = await sandbox.exec(["python", "script.py"])
     assert result.stdout == "42\n"
 
 
@@ -56,10 +55,18 @@ async def test_symlinks_planted_by_agent_code_cannot_point_out(sandbox: LocalSan
         await sandbox.exec(["pwd"], cwd="outdir")
 
 
-async def test_symlinks_within_the_workdir_are_fine(sandbox: LocalSandbox) -> None:
+async def test_the_host_follows_no_link_even_one_that_stays_inside(sandbox: LocalSandbox) -> None:
+    # A link that points inside now may point elsewhere a moment later: the host never follows one.
     await sandbox.write_file("real.txt", "inside")
     await sandbox.exec(["ln", "-s", "real.txt", "alias.txt"])
-    assert await sandbox.read_file("alias.txt") == b"inside"
+    await sandbox.exec(["ln", "-s", ".", "here"])
+    with pytest.raises(PathEscapeError, match="symlink"):
+        await sandbox.read_file("alias.txt")
+    with pytest.raises(PathEscapeError, match="symlink"):
+        await sandbox.read_file("here/real.txt")
+    with pytest.raises(PathEscapeError, match="symlink"):
+        await sandbox.write_file("alias.txt", "overwritten")
+    assert await sandbox.read_file("real.txt") == b"inside"
 
 
 async def test_read_limit_names_the_size(sandbox: LocalSandbox) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
@@ -43,7 +42,7 @@ async def _wait_for(predicate, timeout_s: float = 3.0) -> bool:
 
 async def test_pause_freezes_and_resume_continues(sandbox: LocalSandbox) -> None:
     await sandbox.write_file("counter.py", COUNTER)
-    task = asyncio.create_task(sandbox.exec([sys.executable, "counter.py"]))
+    task = asyncio.create_task(sandbox.exec(["python", "counter.py"]))
     assert await _wait_for(lambda: _count(sandbox) >= 3)
     await sandbox.pause()
     assert sandbox.paused
@@ -72,7 +71,7 @@ async def test_exec_started_while_paused_waits_for_resume(sandbox: LocalSandbox)
 
 async def test_time_spent_paused_does_not_count_toward_the_timeout(sandbox: LocalSandbox) -> None:
     code = "import time; time.sleep(0.3); print('done')"
-    task = asyncio.create_task(sandbox.exec([sys.executable, "-c", code], timeout_s=0.8))
+    task = asyncio.create_task(sandbox.exec(["python", "-c", code], timeout_s=0.8))
     await asyncio.sleep(0.15)
     await sandbox.pause()
     await asyncio.sleep(0.9)  # longer than the whole budget
@@ -126,7 +125,7 @@ async def test_close_is_bounded_when_sigterm_is_ignored(sandbox: LocalSandbox, w
     )
     pids: list[int] = []
     task = asyncio.create_task(
-        sandbox.exec([sys.executable, "-c", code], on_output=lambda _s, line: pids.append(int(line)))
+        sandbox.exec(["python", "-c", code], on_output=lambda _s, line: pids.append(int(line)))
     )
     assert await _wait_for(lambda: bool(pids))
     start = time.monotonic()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import sys
 
 import pytest
 
@@ -32,17 +31,17 @@ def test_prlimit_wrapper_argv() -> None:
 
 async def test_memory_limit_gives_memory_error_and_the_sandbox_survives(make_sandbox, launcher: str) -> None:
     sandbox: LocalSandbox = await make_sandbox(limits=SandboxLimits(memory_bytes=512 * 1024**2, timeout_s=30))
-    result = await sandbox.exec([sys.executable, "-c", "x = bytearray(8 * 1024**3)"])
+    result = await sandbox.exec(["python", "-c", "x = bytearray(8 * 1024**3)"])
     assert result.returncode not in (0, None)
     assert "MemoryError" in result.stderr
-    again = await sandbox.exec([sys.executable, "-c", "print(len(bytearray(10 * 1024**2)))"])
+    again = await sandbox.exec(["python", "-c", "print(len(bytearray(10 * 1024**2)))"])
     assert again.returncode == 0 and again.stdout == "10485760\n"
 
 
 async def test_file_size_limit(make_sandbox) -> None:
     sandbox: LocalSandbox = await make_sandbox(limits=SandboxLimits(file_size_bytes=1024**2, timeout_s=30))
     code = "open('big.bin', 'wb').write(b'x' * (2 * 1024**2))"
-    result = await sandbox.exec([sys.executable, "-c", code])
+    result = await sandbox.exec(["python", "-c", code])
     assert result.returncode != 0
     assert "File too large" in result.stderr
     assert (sandbox.workdir / "big.bin").stat().st_size <= 1024**2
@@ -51,14 +50,14 @@ async def test_file_size_limit(make_sandbox) -> None:
 async def test_open_files_limit(make_sandbox) -> None:
     sandbox: LocalSandbox = await make_sandbox(limits=SandboxLimits(open_files=32, timeout_s=30))
     code = "files = [open('f%d' % i, 'w') for i in range(100)]"
-    result = await sandbox.exec([sys.executable, "-c", code])
+    result = await sandbox.exec(["python", "-c", code])
     assert result.returncode != 0
     assert "Too many open files" in result.stderr
 
 
 async def test_cpu_limit_stops_a_busy_loop(make_sandbox) -> None:
     sandbox: LocalSandbox = await make_sandbox(limits=SandboxLimits(cpu_seconds=1, timeout_s=30))
-    result = await sandbox.exec([sys.executable, "-c", "while True: pass"])
+    result = await sandbox.exec(["python", "-c", "while True: pass"])
     assert result.returncode == -24  # SIGXCPU at the soft limit
     assert result.duration_s < 5
 
@@ -70,7 +69,7 @@ async def test_child_cannot_raise_its_limits_or_dump_core(make_sandbox, launcher
         "print(resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_CORE))\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))\n"
     )
-    result = await sandbox.exec([sys.executable, "-c", code])
+    result = await sandbox.exec(["python", "-c", code])
     assert result.stdout == f"({1024**3}, {1024**3}) (0, 0)\n"
     assert result.returncode != 0  # raising the hard limit is refused, even for root
     assert "ValueError" in result.stderr

@@ -21,7 +21,7 @@ async def test_five_megabytes_are_truncated_at_the_cap(make_sandbox) -> None:
     forwarded: list[str] = []
     code = "import sys\nline = 'x' * 99 + '\\n'\nfor _ in range(50_000): sys.stdout.write(line)\n"
     start = time.monotonic()
-    result = await sandbox.exec([sys.executable, "-c", code], on_output=lambda _s, line: forwarded.append(line))
+    result = await sandbox.exec(["python", "-c", code], on_output=lambda _s, line: forwarded.append(line))
     assert time.monotonic() - start < 5.0
     assert result.returncode == 0  # drained to the end: the child never blocked
     assert result.truncated
@@ -36,7 +36,7 @@ async def test_five_megabytes_are_truncated_at_the_cap(make_sandbox) -> None:
 async def test_giant_line_without_newline_is_forwarded_in_pieces(sandbox: LocalSandbox) -> None:
     pieces: list[str] = []
     code = "import sys; sys.stdout.write('y' * 300_000)"
-    result = await sandbox.exec([sys.executable, "-c", code], on_output=lambda _s, line: pieces.append(line))
+    result = await sandbox.exec(["python", "-c", code], on_output=lambda _s, line: pieces.append(line))
     assert result.stdout == "y" * 300_000
     assert "".join(pieces) == "y" * 300_000
     assert max(len(p) for p in pieces) <= MAX_LINE_BYTES
