@@ -182,6 +182,7 @@ class Campaign:
             total_per_agent=self.settings.experiments_per_agent,
             per_hour=self.settings.submissions_per_hour,
             reproducer=self._reproducer,
+            require_command=self.settings.require_command,
         )
         for index, (agent_id, agent) in enumerate(self._agents.items()):
             sandbox = create_sandbox(

@@ -120,6 +120,7 @@ class SubmissionScored(EventBase):
     private_acc: float | None = None
     flags: list[dict[str, str]] = Field(default_factory=list)  # tripwires: {code, reason}
     feedback: str = ""
+    command: str = ""  # what the agent said produced the predictions; "" = not reproducible
 
 
 class ReproductionJudged(EventBase):
@@ -127,7 +128,7 @@ class ReproductionJudged(EventBase):
 
     kind: Literal["reproduction_judged"] = "reproduction_judged"
     submission_id: int
-    verdict: str  # "reproduced" | "not reproduced" | "ignores the teacher"
+    verdict: str  # "reproduced" | "not reproduced" | "ignores the teacher" (see experiments.reproduction)
     reason: str
     rerun_pgr: float | None = None
     shuffled_pgr: float | None = None

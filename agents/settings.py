@@ -54,6 +54,11 @@ class AarSettings(BaseSettings):
         description="Re-run each agent's best submission on unseen task variants (another "
         "teacher, shuffled weak labels) when it gives its command; verdicts go to the human.",
     )
+    require_command: bool = Field(
+        False,
+        description="Refuse (at no quota cost) a submission that does not give the command that "
+        "produced it; without this, such submissions are scored and marked 'not reproducible'.",
+    )
     max_turns: int = Field(60, ge=1, description="Model turns per agent before it is stopped.")
     max_wall_s: float = Field(
         900.0, gt=0, description="Wall-clock budget of the whole campaign, set-up included."

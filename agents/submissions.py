@@ -36,9 +36,11 @@ class SubmissionDesk:
         total_per_agent: int,
         per_hour: int,
         reproducer: Reproducer | None = None,
+        require_command: bool = False,
     ) -> None:
         self._scorer = scorer
         self._reproducer = reproducer
+        self._require_command = require_command
         self._bus = bus
         self._total = total_per_agent
         self._rate = SubmissionQuota(per_hour, window_s=3600.0)
@@ -59,6 +61,13 @@ class SubmissionDesk:
         command: str = "",
         workdir: Path | None = None,
     ) -> SubmissionOutcome:
+        command = command.strip()
+        if self._require_command and not command:
+            return SubmissionOutcome(
+                False,
+                "submission rejected (no quota used): this campaign requires the shell command that "
+                "produced the predictions (give `command`); the harness re-runs it to check the result",
+            )
         if self.remaining(agent_id) == 0:
             return SubmissionOutcome(False, f"submission budget used up ({self._total} per agent)")
         rate = self._rate.check(agent_id)
@@ -81,6 +90,7 @@ class SubmissionDesk:
                 private_acc=result.private_acc,
                 flags=[flag.to_dict() for flag in result.flags],
                 feedback=result.feedback,
+                command=command[:2000],
             )
         )
         if result.counts_against_quota:

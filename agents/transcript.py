@@ -57,6 +57,7 @@ def transcript_lines(event: Event) -> list[str]:
                 lines = [
                     f"** submission #{event.submission_id} ({event.method}): "
                     f"public PGR {fmt_pgr(event.public_pgr)}, private PGR {fmt_pgr(event.private_pgr)}"
+                    + ("" if event.command else "; not reproducible (no command given)")
                 ]
             lines += [f"!! tripwire {flag['code']}: {flag['reason']}" for flag in event.flags]
             return lines

@@ -27,6 +27,8 @@ from agents.events import (
 from agents.transcript import transcript_lines
 
 TRANSCRIPT_LINES_KEPT = 5000
+NOT_REPRODUCIBLE = "not reproducible"
+"""The mark of a submission that gave no command: the harness cannot re-run it."""
 
 
 @dataclass
@@ -41,6 +43,10 @@ class AgentView:
     best_private_pgr: float | None = None
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=TRANSCRIPT_LINES_KEPT))
     lines_total: int = 0
+    divergence: list[tuple[float, float]] = field(default_factory=list)
+    """(time, public PGR - private PGR) of each scored submission, oldest first: a public
+    score pulling away from the private one over time is the signature of fitting the
+    public split (or of probing it)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class LeaderboardRow:
     private_pgr: float | None
     seq: int
     flags: tuple[str, ...] = ()
+    reproducible: bool = True  # the agent gave the command that produced it
 
 
 @dataclass
@@ -76,13 +83,24 @@ class CampaignView:
         return self.agents[agent_id]
 
     def marks(self, row: LeaderboardRow) -> list[str]:
-        """What the supervisor should know about a row: tripwires, then the re-run verdict."""
+        """What the supervisor should know about a row: tripwires, then the re-run verdict
+        (or "not reproducible" when the agent gave no command to re-run)."""
         verdict = self.verdicts.get(row.submission_id)
+        if verdict is None and not row.reproducible:
+            verdict = NOT_REPRODUCIBLE
         return [*row.flags, *([verdict] if verdict else [])]
 
-    def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]:
-        """Valid submissions, best public PGR first; earlier submission wins a tie."""
-        ranked = sorted(self.submissions, key=lambda r: (-r.public_pgr, r.seq))
+    def leaderboard(self, limit: int = 50, *, by: str = "public") -> list[LeaderboardRow]:
+        """Valid submissions, best first by ``by`` ("public", as agents are ranked, or
+        "private", the supervisor's held-out view; a row without a private PGR goes last);
+        the earlier submission wins a tie."""
+        if by == "private":
+            ranked = sorted(self.submissions, key=lambda r: (
+                r.private_pgr is None, -(r.private_pgr or 0.0), -r.public_pgr, r.seq))
+        elif by == "public":
+            ranked = sorted(self.submissions, key=lambda r: (-r.public_pgr, r.seq))
+        else:
+            raise ValueError(f"leaderboard order must be 'public' or 'private', not {by!r}")
         return ranked[:limit]
 
 
@@ -131,8 +149,11 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
                         private_pgr=event.private_pgr,
                         seq=event.seq,
                         flags=tuple(flag["code"] for flag in event.flags),
+                        reproducible=bool(event.command),
                     )
                 )
+                if event.private_pgr is not None:
+                    agent.divergence.append((event.ts, event.public_pgr - event.private_pgr))
         case ReproductionJudged():
             view.verdicts[event.submission_id] = event.verdict
         case AgentFinished():

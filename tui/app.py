@@ -41,6 +41,7 @@ class AarApp(App[None]):
         Binding("s", "stop_agent", "Stop agent", id="agent.stop"),
         Binding("P", "pause_all", "Pause all", id="campaign.pause_all"),
         Binding("R", "resume_all", "Resume all", id="campaign.resume_all"),
+        Binding("o", "toggle_order", "Rank public/private", id="leaderboard.order"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -63,7 +64,7 @@ class AarApp(App[None]):
             with Vertical(id="side"):
                 yield Label("Agents", classes="section")
                 yield AgentTable(id="agents")
-                yield Label("Leaderboard", classes="section")
+                yield Label("Leaderboard (by public PGR)", id="leaderboard-title", classes="section")
                 yield Leaderboard(id="leaderboard")
             with Vertical(id="main"):
                 yield Label("", id="stream-title", classes="section")
@@ -163,6 +164,13 @@ class AarApp(App[None]):
         except CommandRefused as refused:
             self.notify(str(refused), severity="warning")
 
+    def action_toggle_order(self) -> None:
+        """Rank the leaderboard by public PGR (what agents see) or private PGR (held out)."""
+        board = self.query_one(Leaderboard)
+        board.order = "private" if board.order == "public" else "public"
+        self.query_one("#leaderboard-title", Label).update(f"Leaderboard (by {board.order} PGR)")
+        board.show(self.view)
+
     def action_toggle_pause(self) -> None:
         if self.selected:
             self._send("toggle_pause", self.selected)
@@ -195,3 +203,5 @@ class AarApp(App[None]):
         yield SystemCommand("Stop agent", "Stop the selected agent for good", self.action_stop_agent)
         yield SystemCommand("Pause all agents", "Freeze every running agent", self.action_pause_all)
         yield SystemCommand("Resume all agents", "Continue every paused agent", self.action_resume_all)
+        yield SystemCommand("Rank leaderboard by public/private PGR", "Toggle the leaderboard's order",
+                            self.action_toggle_order)

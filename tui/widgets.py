@@ -17,8 +17,31 @@ STATUS_STYLE = {
 }
 
 
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 8
+DIVERGENCE_ALARM = 0.3  # public minus private PGR worth a colour: about twice its seed noise
+
+
+def divergence_cell(series: list[tuple[float, float]]) -> str:
+    """The latest public-minus-private PGR and a sparkline of the last few, oldest first.
+
+    The sparkline is scaled from 0 (or the lowest value, if negative) to the highest, so a
+    rising line is a public score pulling away from the private one.
+    """
+    if not series:
+        return "-"
+    values = [gap for _, gap in series[-SPARK_POINTS:]]
+    low, high = min(0.0, *values), max(0.0, *values)
+    span = (high - low) or 1.0
+    line = "".join(SPARK[min(len(SPARK) - 1, int((v - low) / span * (len(SPARK) - 1)))] for v in values)
+    latest = values[-1]
+    text = f"{latest:+.2f} {line}"
+    return f"[bold red]{text}[/]" if latest >= DIVERGENCE_ALARM else text
+
+
 class AgentTable(DataTable[str]):
-    """One row per agent: status, submissions, best public PGR. Selecting a row selects the agent."""
+    """One row per agent: status, submissions, best public PGR, and public-minus-private
+    PGR over time (the supervisor's). Selecting a row selects the agent."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -26,15 +49,17 @@ class AgentTable(DataTable[str]):
         self.add_column("status", key="status")
         self.add_column("subs", key="subs")
         self.add_column("best PGR", key="best")
+        self.add_column("pub-priv", key="divergence")
 
     def show(self, view: CampaignView) -> None:
         """Update rows in place; a full clear would reset the cursor."""
         for agent in view.agents.values():
             style = STATUS_STYLE.get(agent.status, "")
             status = f"[{style}]{agent.status}[/]" if style else agent.status
-            cells = (agent.agent_id, status, str(agent.submissions), fmt_pgr(agent.best_public_pgr))
+            cells = (agent.agent_id, status, str(agent.submissions), fmt_pgr(agent.best_public_pgr),
+                     divergence_cell(agent.divergence))
             if agent.agent_id in self.rows:
-                for column, value in zip(("status", "subs", "best"), cells[1:], strict=True):
+                for column, value in zip(("status", "subs", "best", "divergence"), cells[1:], strict=True):
                     if self.get_cell(agent.agent_id, column) != value:
                         self.update_cell(agent.agent_id, column, value)
             else:
@@ -42,8 +67,10 @@ class AgentTable(DataTable[str]):
 
 
 class Leaderboard(DataTable[str]):
-    """Valid submissions ranked by public PGR; private PGR and tripwire flags are for the
-    supervisor only."""
+    """Valid submissions ranked by public PGR (as agents see it) or by private PGR (the
+    supervisor's held-out view); private PGR and the marks are for the supervisor only."""
+
+    order: str = "public"
 
     def on_mount(self) -> None:
         self.cursor_type = "none"
@@ -51,7 +78,7 @@ class Leaderboard(DataTable[str]):
 
     def show(self, view: CampaignView) -> None:
         self.clear()
-        for rank, row in enumerate(view.leaderboard(), start=1):
+        for rank, row in enumerate(view.leaderboard(by=self.order), start=1):
             marks = view.marks(row)
             flags = f"[bold red]{', '.join(marks)}[/]" if row.flags else ", ".join(marks)
             self.add_row(
