@@ -81,6 +81,9 @@ class DockerSandbox:
     ) -> None:
         """``image`` overrides the image choice (see ``docker_image.resolve_image``);
         ``campaign`` labels the container (default: the work dir's parent's name)."""
+        if os.path.islink(workdir):
+            raise SandboxError(f"the sandbox work dir {workdir} is a symlink; give the real directory")
+        # Real path: the host opens everything below it by descriptor, from this root.
         self.workdir: Path = Path(os.path.realpath(workdir))
         self._root = str(self.workdir)
         check_env(extra_env, origin="sandbox extra_env")

@@ -84,7 +84,9 @@ class LocalSandbox:
         limits: SandboxLimits = SandboxLimits(),
         extra_env: Mapping[str, str] = _EMPTY,
     ) -> None:
-        # Real path: escape checks compare real paths, so the root must be one too.
+        if os.path.islink(workdir):
+            raise SandboxError(f"the sandbox work dir {workdir} is a symlink; give the real directory")
+        # Real path: the host opens everything below it by descriptor, from this root.
         self.workdir: Path = Path(os.path.realpath(workdir))
         self._root = str(self.workdir)
         check_env(extra_env, origin="sandbox extra_env")

@@ -54,3 +54,21 @@ def test_replaying_twice_gives_the_same_view() -> None:
     first, second = build_view(_log()), build_view(_log())
     assert first.leaderboard() == second.leaderboard()
     assert {k: list(v.lines) for k, v in first.agents.items()} == {k: list(v.lines) for k, v in second.agents.items()}
+
+
+def test_the_supervisor_can_rank_by_private_pgr() -> None:
+    view = build_view(_log())
+    assert [r.submission_id for r in view.leaderboard(by="private")] == [4, 1, 2]
+    try:
+        view.leaderboard(by="seq")
+    except ValueError as exc:
+        assert "public" in str(exc)
+    else:
+        raise AssertionError("an unknown order must be refused")
+
+
+def test_public_minus_private_divergence_is_kept_per_agent_in_order() -> None:
+    view = build_view(_log())
+    a = [round(gap, 2) for _, gap in view.agents["a"].divergence]
+    b = [round(gap, 2) for _, gap in view.agents["b"].divergence]
+    assert a == [0.05, -0.05] and b == [0.4]

@@ -74,3 +74,18 @@ def test_review_screen_snapshot(snap_compare) -> None:
         await pilot.pause(0.6)
 
     assert snap_compare(AarApp(events=sample_events()), terminal_size=(160, 40), run_before=settle)
+
+
+async def test_o_ranks_the_leaderboard_by_private_pgr_and_back() -> None:
+    app = AarApp(events=sample_events())
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause(0.3)
+        board = app.query_one(Leaderboard)
+        by_public = [board.get_row_at(i)[1] for i in range(board.row_count)]
+        await pilot.press("o")
+        assert "private" in str(app.query_one("#leaderboard-title", Label).render())
+        by_private = [board.get_row_at(i)[1] for i in range(board.row_count)]
+        expected = [r.agent_id for r in app.view.leaderboard(by="private")]
+        assert by_private == expected != by_public
+        await pilot.press("o")
+        assert [board.get_row_at(i)[1] for i in range(board.row_count)] == by_public
