@@ -1,11 +1,12 @@
 """The offline baseline researcher: a scripted search, not a language model.
 
-It lets every part of aar run with no API key. It uses the same tools an LLM agent
-gets (write a training script, run it in the sandbox, submit predictions) and says
-in plain words what it does and why, so its transcript reads like a research log.
-Each campaign direction sweeps one knob of a logistic-regression student trained on
-the weak teacher's soft labels, keeps the setting with the best coarse feedback,
-and stops when its experiment budget is spent.
+It lets every part of aar run with no API key, through the same tools and the same
+content-block conversation as a Claude researcher. Each direction sweeps one knob of
+a logistic-regression student trained on the weak teacher's soft labels. It shares
+its results on the forum and, after its first experiment, reads the forum and builds
+on the best setting another agent found (so an offline campaign shows collaboration).
+Every decision is a pure function of the conversation it is sent, so a conversation
+rebuilt from the log (crash resume) continues exactly where it was.
 """
 
 from __future__ import annotations
@@ -14,10 +15,21 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from agents.researcher import Message, Turn
-from agents.tools import ToolCall, ToolSpec
+from agents.backend import AssistantTurn, TurnRequest, TurnSink, register_backend
+from agents.conversation import (
+    SUPERVISOR_PREFIX,
+    AssistantBlock,
+    Message,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from agents.events import TokenUsage
+from agents.settings import AarSettings
 
 _PGR_RE = re.compile(r"PGR[^0-9+-]*([+-]?\d+(?:\.\d+)?)")
+_SHARED_RE = re.compile(r"#\d+ \[result\] (\S+?)(?: \(you\))?: setting `([^`]*)` reached public PGR ~([+-]?\d+(?:\.\d+)?)")
+TRAIN = "python train_head.py"
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,10 @@ class Direction:
     rationale: str
     knob: str
     values: tuple[float, ...]
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}: {self.rationale}"
 
 
 DIRECTIONS: tuple[Direction, ...] = (
@@ -65,103 +81,166 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+@dataclass(frozen=True)
+class _Step:
+    use: ToolUseBlock
+    result: ToolResultBlock | None
+
+
+def _steps(messages: tuple[Message, ...]) -> list[_Step]:
+    results = {b.tool_use_id: b for m in messages for b in m.content if isinstance(b, ToolResultBlock)}
+    return [_Step(use, results.get(use.id)) for m in messages if m.role == "assistant" for use in m.tool_uses()]
+
+
+def best_shared_setting(forum_text: str, me: str, my_knob: str) -> tuple[str, float] | None:
+    """The best setting another agent posted (flags and public PGR), on another knob than mine."""
+    best: tuple[str, float] | None = None
+    for author, setting, pgr in _SHARED_RE.findall(forum_text):
+        if author == me or f"--{my_knob} " in setting + " ":
+            continue
+        if best is None or float(pgr) > best[1]:
+            best = (setting, float(pgr))
+    return best
+
+
 class BaselineResearcher:
-    """Scripted backend for `Researcher`; decides each turn from the history it is given."""
+    """Scripted backend: decides each turn from the conversation it is sent."""
 
     name = "baseline (scripted, not an LLM)"
+    model = ""
 
     def __init__(self, direction: Direction, *, experiments: int, seed: int = 0) -> None:
         self._direction = direction
         self._values = direction.values[: max(1, experiments)]
         self._seed = seed
-        self._tried: list[tuple[float, float | None]] = []
-        self._step = 0
-        self._seen_supervisor = 0
 
-    async def next_turn(self, history: list[Message], tools: tuple[ToolSpec, ...]) -> Turn:
-        notes = self._acknowledge_supervisor(history)
-        self._record_feedback(history)
-        turn = self._plan(history)
-        self._step += 1
-        return Turn(notes + turn.text, turn.calls)
+    async def stream_turn(self, request: TurnRequest, sink: TurnSink) -> AssistantTurn:
+        text, call = self._plan(request)
+        blocks: list[AssistantBlock] = [TextBlock(text=text)]
+        sink.delta(0, "text", text)
+        sink.block(0, blocks[0])
+        if call is not None:
+            name, arguments = call
+            use = ToolUseBlock(id=f"toolu_baseline_{request.agent_id}_{request.turn}", name=name, input=arguments)
+            blocks.append(use)
+            sink.block(1, use)
+        return AssistantTurn(tuple(blocks), "tool_use" if call else "end_turn", TokenUsage())
 
-    def _acknowledge_supervisor(self, history: list[Message]) -> str:
-        said = [m.text for m in history if m.role == "supervisor"]
-        new, self._seen_supervisor = said[self._seen_supervisor :], len(said)
-        return "".join(
-            f"Supervisor says: {text!r}. I am the scripted baseline, not a language model, so "
-            "I cannot act on free-form advice; I note it and keep to my sweep.\n"
-            for text in new
-        )
+    async def summarize(self, request: TurnRequest) -> tuple[str, TokenUsage]:
+        steps = _steps(request.messages)
+        return f"{len(steps)} tool calls so far; see the notebook and the forum.", TokenUsage()
 
-    def _record_feedback(self, history: list[Message]) -> None:
-        last = history[-1] if history else None
-        if last and last.call and last.call.tool == "submit_predictions" and last.result:
-            value = self._values[len(self._tried)]
-            self._tried.append((value, parse_pgr(last.result.content) if last.result.ok else None))
+    async def aclose(self) -> None:
+        return None
 
-    def _call(self, tool: str, **arguments: object) -> tuple[ToolCall, ...]:
-        return (ToolCall(call_id="", tool=tool, arguments=arguments),)
-
-    def _plan(self, history: list[Message]) -> Turn:
+    def _plan(self, request: TurnRequest) -> tuple[str, tuple[str, dict[str, object]] | None]:
         d = self._direction
-        if self._step == 0:
-            return Turn(
-                f"Plan: sweep {d.knob} ({d.name}) because {d.rationale}. "
-                "First I look at the data I was given.",
-                self._call(
-                    "run_command",
-                    command="ls -l data && python -c \"import numpy as np; "
-                    "x=np.load('data/train_x.npy'); w=np.load('data/train_weak.npy'); "
-                    "print('train', x.shape, 'test', np.load('data/test_x.npy').shape); "
-                    "print('weak P(1): mean %.3f, share confident (<.2 or >.8) %.3f' % "
-                    "(w.mean(), ((w<.2)|(w>.8)).mean()))\"",
-                ),
-            )
-        if self._step == 1:
+        notes = self._acknowledge_supervisor(request.messages)
+        steps = _steps(request.messages)
+        done = [s.use.name for s in steps]
+        runs = [s for s in steps if s.use.name == "run_command" and str(s.use.input.get("command", "")).startswith(TRAIN)]
+        scored = self._scores(steps)
+        base = self._base_setting(steps, request.agent_id)
+        last = steps[-1] if steps else None
+        if not steps:
+            return notes + (f"Plan: sweep {d.knob} ({d.name}) because {d.rationale}. "
+                            "First I look at the data I was given."), ("run_command", {"command": (
+                                "ls -l data && python -c \"import numpy as np; "
+                                "x=np.load('data/train_x.npy'); w=np.load('data/train_weak.npy'); "
+                                "print('train', x.shape, 'test', np.load('data/test_x.npy').shape); "
+                                "print('weak P(1): mean %.3f, share confident (<.2 or >.8) %.3f' % "
+                                "(w.mean(), ((w<.2)|(w>.8)).mean()))\"")})
+        if "write_file" not in done:
             script = resources.files("agents.scripts").joinpath("train_head.py").read_text()
-            return Turn(
-                "I write a logistic-regression student on the frozen strong features, trained on "
-                "the weak teacher's soft labels with Adam; every knob is a command-line flag.",
-                self._call("write_file", path="train_head.py", content=script),
-            )
-        last = history[-1]
-        if last.call and last.call.tool == "run_command" and self._step > 2:
-            value = self._values[len(self._tried)]
-            if last.result and last.result.ok:
-                return Turn(
-                    f"Training with {d.knob}={_fmt(value)} finished; I submit its predictions.",
-                    self._call(
-                        "submit_predictions",
-                        path="predictions.json",
-                        method=f"logreg on weak soft labels, {d.knob}={_fmt(value)}",
-                        command=self._command(value),
-                    ),
-                )
-            self._tried.append((value, None))
-        if len(self._tried) < len(self._values):
-            value = self._values[len(self._tried)]
-            scored = [(v, p) for v, p in self._tried if p is not None]
+            return notes + ("I write a logistic-regression student on the frozen strong features, trained on "
+                            "the weak teacher's soft labels with Adam; every knob is a command-line flag."), (
+                "write_file", {"path": "train_head.py", "content": script})
+        if last is not None and last.use in [r.use for r in runs] and last.result and not last.result.is_error:
+            value = self._values[len(runs) - 1]
+            command = str(last.use.input["command"])
+            return notes + f"Training with {d.knob}={_fmt(value)} finished; I submit its predictions.", (
+                "submit_predictions", {"path": "predictions.json", "command": command,
+                                       "method": f"logreg on weak soft labels, {self._setting(value, base)}"})
+        if last is not None and last.use.name == "submit_predictions" and "post_to_forum" not in done and scored:
+            value, pgr = scored[-1]
+            return notes + "I share my first result so the others can build on it.", ("post_to_forum", {
+                "kind": "result", "attachments": ["train_head.py"],
+                "text": f"setting `{self._setting(value, base)}` reached public PGR ~{pgr:.2f} "
+                        f"({d.name}; script attached)"})
+        if "post_to_forum" in done and "read_forum" not in done:
+            return notes + "Before the rest of my sweep I read what the others found.", ("read_forum", {})
+        if len(runs) < len(self._values):
+            value = self._values[len(runs)]
             lead = ""
             if scored:
-                best_v, best_p = max(scored, key=lambda vp: vp[1] or 0.0)
+                best_v, best_p = max(scored, key=lambda vp: vp[1])
                 lead = f"Best so far: {d.knob}={_fmt(best_v)} at public PGR ~{best_p:.2f}. "
-            return Turn(
-                f"{lead}Next experiment: {d.knob}={_fmt(value)}.",
-                self._call("run_command", command=self._command(value), timeout_s=120),
-            )
-        return Turn(self._summary())
+            if base and last is not None and last.use.name == "read_forum":
+                lead += f"Another agent found `{base}` best so far; I build on it. "
+            return notes + f"{lead}Next experiment: {d.knob}={_fmt(value)}.", (
+                "run_command", {"command": f"{TRAIN} {self._setting(value, base)} --seed {self._seed}", "timeout_s": 120})
+        if sum(1 for name in done if name == "post_to_forum") < 2:
+            if scored:
+                best_v, best_p = max(scored, key=lambda vp: vp[1])
+                return notes + "My sweep is done; I post its best setting.", ("post_to_forum", {
+                    "kind": "result", "text": f"setting `{self._setting(best_v, base)}` reached public PGR "
+                                              f"~{best_p:.2f} (best of my {d.knob} sweep)"})
+            return notes + "My sweep is done and nothing scored; I say so.", ("post_to_forum", {
+                "kind": "negative_result", "text": f"no {d.knob} setting produced a scored submission"})
+        return notes + self._summary(scored, base), None
 
-    def _command(self, value: float) -> str:
-        return f"python train_head.py --{self._direction.knob} {_fmt(value)} --seed {self._seed}"
+    def _scores(self, steps: list[_Step]) -> list[tuple[float, float]]:
+        scored: list[tuple[float, float]] = []
+        runs = 0
+        for step in steps:
+            if step.use.name == "run_command" and str(step.use.input.get("command", "")).startswith(TRAIN):
+                runs += 1
+            if step.use.name == "submit_predictions" and step.result and not step.result.is_error:
+                pgr = parse_pgr(step.result.content)
+                if pgr is not None and runs:
+                    scored.append((self._values[runs - 1], pgr))
+        return scored
 
-    def _summary(self) -> str:
+    def _base_setting(self, steps: list[_Step], me: str) -> str:
+        for step in steps:
+            if step.use.name == "read_forum" and step.result:
+                best = best_shared_setting(step.result.content, me, self._direction.knob)
+                return best[0] if best else ""
+        return ""
+
+    def _setting(self, value: float, base: str) -> str:
+        own = f"--{self._direction.knob} {_fmt(value)}"
+        return f"{base} {own}" if base else own
+
+    @staticmethod
+    def _acknowledge_supervisor(messages: tuple[Message, ...]) -> str:
+        last_assistant = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+        said = [m.text() for m in messages[last_assistant + 1:] if m.origin == "supervisor"]
+        return "".join(
+            f"Supervisor says: {text.removeprefix(SUPERVISOR_PREFIX).strip()!r}. I am the scripted baseline, "
+            "not a language model, so I cannot act on free-form advice; I note it and keep to my sweep.\n"
+            for text in said
+        )
+
+    def _summary(self, scored: list[tuple[float, float]], base: str) -> str:
         d = self._direction
-        scored = [(v, p) for v, p in self._tried if p is not None]
         if not scored:
-            return f"Done: none of my {len(self._tried)} {d.knob} experiments produced a score."
-        lines = [f"Done sweeping {d.knob}. Coarse public PGR per setting:"]
-        lines += [f"  {d.knob}={_fmt(v)}: {'-' if p is None else f'{p:.2f}'}" for v, p in self._tried]
-        best_v, best_p = max(scored, key=lambda vp: vp[1] or 0.0)
+            return f"Done: none of my {d.knob} experiments produced a score."
+        lines = [f"Done sweeping {d.knob}{' on top of ' + repr(base) if base else ''}. Coarse public PGR per setting:"]
+        lines += [f"  {d.knob}={_fmt(v)}: {p:.2f}" for v, p in scored]
+        best_v, best_p = max(scored, key=lambda vp: vp[1])
         lines.append(f"Best: {d.knob}={_fmt(best_v)} (~{best_p:.2f}).")
         return "\n".join(lines)
+
+
+def _create(settings: AarSettings, index: int, direction: str) -> BaselineResearcher:
+    chosen = DIRECTIONS[index % len(DIRECTIONS)]
+    return BaselineResearcher(chosen, experiments=settings.experiments_per_agent, seed=index // len(DIRECTIONS))
+
+
+def baseline_direction(index: int) -> str:
+    """The baseline's built-in direction for agent ``index``."""
+    return DIRECTIONS[index % len(DIRECTIONS)].text
+
+
+register_backend("baseline", _create)

@@ -15,34 +15,35 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.baseline import DIRECTIONS, BaselineResearcher
+from agents.backend import BackendError, ResearcherBackend, create_backend
+from agents.budgets import CAMPAIGN, BudgetHit, BudgetKeeper
 from agents.bus import EventBus
 from agents.events import (
+    AgentFinished,
     AgentStatus,
     AgentStatusChanged,
+    BudgetGranted,
+    BudgetName,
+    BudgetReached,
     CampaignFinished,
     CampaignStarted,
+    EngineDecided,
     ProgressReported,
     SupervisorCommandIssued,
     TaskPrepared,
 )
+from agents.forum import Forum, Notebooks
+from agents.prompts import BRIEF, directions_for, system_prompt
 from agents.reproduction import Reproducer
-from agents.researcher import AgentControl, Researcher
+from agents.researcher import AgentControl, LoopLimits, Researcher
 from agents.settings import AarSettings
 from agents.store import EventStore
 from agents.submissions import SubmissionDesk
-from agents.tools import Toolbox
+from agents.tools import ResearchServices, Toolbox
 from experiments import W2STask, prepare_task
 from sandboxes import Sandbox, create_sandbox
 
 log = logging.getLogger(__name__)
-
-BRIEF = """You are an alignment researcher working on weak-to-strong supervision.
-A weak teacher model labelled your training items; you see its soft labels, never the
-ground truth. Train a stronger student on frozen strong-model features so that it
-recovers as much as possible of the gap between the weak teacher and a student trained
-on ground truth (PGR, performance gap recovered). Your files are in data/ (read
-data/TASK.md). Submit predictions for every test id; you get coarse public PGR feedback."""
 
 CLOSE_TIMEOUT_S = 10.0
 REPRODUCTION_DRAIN_S = 120.0
@@ -55,7 +56,9 @@ class _Agent:
     control: AgentControl = field(default_factory=AgentControl)
     researcher: Researcher | None = None
     sandbox: Sandbox | None = None
+    backend: ResearcherBackend | None = None
     status_before_pause: AgentStatus | None = None
+    budget_hit: BudgetHit | None = None  # why the engine holds it, until a grant clears it
 
     @property
     def status(self) -> AgentStatus:
@@ -84,6 +87,15 @@ class Campaign:
         self._started = time.monotonic()
         self._done = asyncio.Event()
         self._reproducer: Reproducer | None = None
+        self.budgets = BudgetKeeper(
+            agent_limits={
+                "tokens": settings.agent_tokens, "dollars": settings.agent_dollars, "wall_s": settings.agent_wall_s,
+                "turns": settings.max_turns, "submissions": settings.experiments_per_agent,
+            },
+            campaign_limits={"tokens": settings.campaign_tokens, "dollars": settings.campaign_dollars},
+        )
+        self.forum = Forum(self.bus, self.run_dir / "shared")
+        self.notebooks = Notebooks(self.bus)
 
     @property
     def run_dir(self) -> Path:
@@ -102,10 +114,19 @@ class Campaign:
                 testbed=self.settings.testbed,
                 agent_ids=self.agent_ids,
                 sandbox_backend=self.settings.sandbox,
+                researcher=self.settings.researcher,
+                model=self.settings.model if self.settings.researcher == "claude" else "",
                 budget={
-                    "experiments_per_agent": self.settings.experiments_per_agent,
-                    "max_wall_s": self.settings.max_wall_s,
-                    "max_turns": self.settings.max_turns,
+                    key: float(value) for key, value in {
+                        "experiments_per_agent": self.settings.experiments_per_agent,
+                        "max_wall_s": self.settings.max_wall_s,
+                        "max_turns": self.settings.max_turns,
+                        "agent_tokens": self.settings.agent_tokens,
+                        "agent_dollars": self.settings.agent_dollars,
+                        "agent_wall_s": self.settings.agent_wall_s,
+                        "campaign_tokens": self.settings.campaign_tokens,
+                        "campaign_dollars": self.settings.campaign_dollars,
+                    }.items() if value is not None
                 },
             )
         )
@@ -121,7 +142,7 @@ class Campaign:
             _, pending = await asyncio.wait(runners, timeout=max(0.0, deadline - loop.time()))
             if pending:
                 reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent"
-                await self.stop(reason=reason)
+                await self._engine_stop(reason)
                 await asyncio.wait(pending, timeout=CLOSE_TIMEOUT_S)
         except TimeoutError:
             reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent during set-up"
@@ -179,34 +200,48 @@ class Campaign:
         desk = SubmissionDesk(
             task.scorer(),
             self.bus,
-            total_per_agent=self.settings.experiments_per_agent,
+            budgets=self.budgets,
             per_hour=self.settings.submissions_per_hour,
             reproducer=self._reproducer,
             require_command=self.settings.require_command,
         )
+        services = ResearchServices(desk=desk, forum=self.forum, notebooks=self.notebooks)
+        self.forum.shared_root.mkdir(parents=True, exist_ok=True)
+        directions = directions_for(self.settings)
+        price = self.settings.prices.get(self.settings.model) if self.settings.researcher == "claude" else None
+        limits = LoopLimits(turn_attempts=self.settings.turn_attempts, context_window=self.settings.context_window,
+                            compact_at=self.settings.compact_at)
         for index, (agent_id, agent) in enumerate(self._agents.items()):
+            direction = directions[index % len(directions)]
+            try:
+                backend = create_backend(self.settings.researcher, self.settings, index, direction)
+            except BackendError as exc:
+                self.bus.publish(AgentStatusChanged(agent_id=agent_id, status="failed", reason=str(exc)))
+                self.bus.publish(AgentFinished(agent_id=agent_id, reason=f"model backend unavailable: {exc}"))
+                continue
             sandbox = create_sandbox(
                 self.settings.sandbox,
                 workdir=self.run_dir / agent_id,
                 readonly_files={f"data/{name}": path for name, path in files.items()},
+                shared_dirs={"shared": self.forum.shared_root},
             )
             await sandbox.start()
-            direction = DIRECTIONS[index % len(DIRECTIONS)]
-            backend = BaselineResearcher(
-                direction, experiments=self.settings.experiments_per_agent, seed=index // len(DIRECTIONS)
-            )
-            agent.sandbox = sandbox
+            agent.sandbox, agent.backend = sandbox, backend
             agent.researcher = Researcher(
                 agent_id,
                 backend=backend,
-                direction=f"{direction.name}: {direction.rationale}",
+                system=system_prompt(self.settings, agent_id=agent_id, n_agents=len(self._agents), direction=direction),
+                direction=direction,
                 brief=BRIEF,
                 sandbox=sandbox,
-                toolbox=Toolbox(agent_id, sandbox, desk, exec_timeout_s=self.settings.exec_timeout_s),
+                toolbox=Toolbox(agent_id, sandbox, services, exec_timeout_s=self.settings.exec_timeout_s),
                 bus=self.bus,
                 control=agent.control,
-                max_turns=self.settings.max_turns,
+                budgets=self.budgets,
+                price=price,
+                limits=limits,
                 on_sandbox_lost=self._hold_agent,
+                on_budget_reached=self._budget_reached,
             )
             if agent.status_before_pause is not None:  # paused while the task was prepared
                 agent.status_before_pause = agent.researcher.status
@@ -218,6 +253,8 @@ class Campaign:
             await agent.researcher.run()
         finally:
             await agent.sandbox.close()
+            if agent.backend is not None:
+                await agent.backend.aclose()
 
     async def _shutdown(self, reason: str) -> None:
         if self._reproducer is not None and reason == "all agents finished":
@@ -276,13 +313,18 @@ class Campaign:
             if agent.status_before_pause is None:
                 continue
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="resume"))
-            if agent.sandbox and agent.sandbox.paused:
-                await agent.sandbox.resume()
-            status, agent.status_before_pause = agent.status_before_pause, None
-            if agent.researcher:
-                agent.researcher.status = status
-            self.bus.publish(AgentStatusChanged(agent_id=target, status=status))
-            agent.control.running.set()
+            await self._release(target)
+
+    async def _release(self, target: str) -> None:
+        """Undo ``_hold``: thaw the sandbox and let the loop go on."""
+        agent = self._agents[target]
+        if agent.sandbox and agent.sandbox.paused:
+            await agent.sandbox.resume()
+        status, agent.status_before_pause = agent.status_before_pause or "thinking", None
+        if agent.researcher:
+            agent.researcher.status = status
+        self.bus.publish(AgentStatusChanged(agent_id=target, status=status))
+        agent.control.running.set()
 
     async def toggle_pause(self, agent_id: str) -> None:
         if agent_id in self._agents and self._agents[agent_id].status_before_pause is not None:
@@ -299,17 +341,62 @@ class Campaign:
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="redirect", message=message))
             self._agents[target].control.redirects.append(message)
 
+    async def _budget_reached(self, agent_id: str, hit: BudgetHit) -> None:
+        """A budget is reached: the engine pauses the agent, with the reason, until a grant."""
+        agent = self._agents[agent_id]
+        if agent.budget_hit == hit and agent.status_before_pause is not None:
+            return
+        agent.budget_hit = hit
+        self.bus.publish(BudgetReached(agent_id=agent_id, budget=hit.name, limit=hit.limit, used=hit.used,
+                                       scope="campaign" if hit.scope == CAMPAIGN else "agent"))
+        self.bus.publish(EngineDecided(agent_id=agent_id, decision="pause", reason=hit.describe()))
+        if agent.status_before_pause is None:
+            await self._hold(agent_id, f"budget: {hit.describe()}", freeze_sandbox=False)
+
+    async def grant(self, agent_id: str | None, budget: BudgetName, amount: float) -> float:
+        """Raise a budget of one agent (or of the whole campaign, ``agent_id`` None) and let
+        the agents it held go on; returns the new limit."""
+        if self.finished:
+            raise CommandRefused("the campaign has finished")
+        if agent_id is not None and agent_id not in self._agents:
+            raise CommandRefused(f"no agent {agent_id!r}")
+        scope = CAMPAIGN if agent_id is None else agent_id
+        try:
+            new_limit = self.budgets.grant(scope, budget, amount)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        self.bus.publish(SupervisorCommandIssued(agent_id=agent_id, command="grant", message=f"{budget} +{amount:g}"))
+        self.bus.publish(BudgetGranted(agent_id=agent_id, budget=budget, amount=amount, new_limit=new_limit))
+        for target, agent in self._agents.items():
+            hit = agent.budget_hit
+            if hit is not None and hit.name == budget and hit.scope == scope and not agent.ended:
+                agent.budget_hit = None
+                if agent.status_before_pause is not None:
+                    await self._release(target)
+        return new_limit
+
+    async def _engine_stop(self, reason: str) -> None:
+        """The engine's own decision (its wall-clock budget ran out): recorded as such."""
+        for target, agent in self._agents.items():
+            if agent.ended:
+                continue
+            self.bus.publish(EngineDecided(agent_id=target, decision="stop", reason=reason))
+            await self._halt(target, reason)
+
     async def stop(self, agent_id: str | None = None, reason: str = "by supervisor") -> None:
         for target in self._targets(agent_id):
-            agent = self._agents[target]
             self.bus.publish(SupervisorCommandIssued(agent_id=target, command="stop", message=reason))
-            agent.control.stop_reason = reason
-            if agent.sandbox:
-                if agent.status_before_pause is not None:
-                    await agent.sandbox.resume()
-                await agent.sandbox.close()  # a running command ends now, not at its timeout
-            agent.status_before_pause = None
-            agent.control.running.set()
+            await self._halt(target, reason)
+
+    async def _halt(self, target: str, reason: str) -> None:
+        agent = self._agents[target]
+        agent.control.stop_reason = reason
+        if agent.sandbox:
+            if agent.status_before_pause is not None:
+                await agent.sandbox.resume()
+            await agent.sandbox.close()  # a running command ends now, not at its timeout
+        agent.status_before_pause = None
+        agent.control.running.set()
 
     async def wait(self) -> None:
         await self._done.wait()

@@ -13,6 +13,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from agents.conversation import AssistantBlock, Message, ToolResultBlock
+
 AgentStatus = Literal["starting", "thinking", "running", "paused", "finished", "failed"]
 
 
@@ -33,6 +35,8 @@ class CampaignStarted(EventBase):
     agent_ids: list[str]
     sandbox_backend: str
     budget: dict[str, float]
+    researcher: str = "baseline"
+    model: str = ""
 
 
 class TaskPrepared(EventBase):
@@ -73,18 +77,88 @@ class AgentStatusChanged(EventBase):
     reason: str = ""
 
 
-class TextEmitted(EventBase):
-    """A piece of the agent's visible reasoning or prose."""
+class MessageAdded(EventBase):
+    """A user turn entered the agent's conversation: the task brief, a supervisor's
+    message, or a note from the harness. (Assistant turns arrive as blocks; tool
+    results with `ToolCallFinished`.)"""
 
-    kind: Literal["text_emitted"] = "text_emitted"
+    kind: Literal["message_added"] = "message_added"
+    message: Message
+
+
+class TokenUsage(BaseModel):
+    """Tokens of one model turn, as the provider counted them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def context(self) -> int:
+        """The prompt's size: what the next request starts from."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+class BlockDelta(EventBase):
+    """Streamed thinking or text of a block still being written: coalesced (at most ~10
+    a second per agent) for the screen. The completed block is the record."""
+
+    kind: Literal["block_delta"] = "block_delta"
+    turn: int
+    attempt: int
+    index: int
+    block_type: Literal["thinking", "text"]
     text: str
 
 
-class ToolCallRequested(EventBase):
-    kind: Literal["tool_call_requested"] = "tool_call_requested"
-    call_id: str
-    tool: str
-    arguments: dict[str, object]
+class BlockCompleted(EventBase):
+    """One complete block of an assistant turn (thinking with signature, text, tool_use)."""
+
+    kind: Literal["block_completed"] = "block_completed"
+    turn: int
+    attempt: int
+    index: int
+    block: AssistantBlock
+
+
+class TurnCompleted(EventBase):
+    """An assistant turn ended cleanly: its blocks (same turn and attempt) are the message."""
+
+    kind: Literal["turn_completed"] = "turn_completed"
+    turn: int
+    attempt: int
+    stop_reason: str
+    model: str = ""
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+
+
+class TurnFailed(EventBase):
+    """An assistant turn broke (a cut stream, an API error after the SDK's retries): its
+    blocks are discarded and none of its tools runs; `will_retry` says what comes next."""
+
+    kind: Literal["turn_failed"] = "turn_failed"
+    turn: int
+    attempt: int
+    error: str
+    will_retry: bool
+
+
+class Compacted(EventBase):
+    """The conversation neared the model's window and was replaced by `messages` (the
+    brief and a summary of the work so far)."""
+
+    kind: Literal["compacted"] = "compacted"
+    tokens_before: int
+    tokens_after: int
+    messages: list[Message]
 
 
 class ToolOutputEmitted(EventBase):
@@ -97,12 +171,16 @@ class ToolOutputEmitted(EventBase):
 
 
 class ToolCallFinished(EventBase):
+    """A tool call ended; `result` is exactly what the model reads back (same id as its
+    tool_use block)."""
+
     kind: Literal["tool_call_finished"] = "tool_call_finished"
     call_id: str
     tool: str
     ok: bool
     summary: str
     duration_s: float
+    result: ToolResultBlock
 
 
 class SubmissionScored(EventBase):
@@ -138,8 +216,69 @@ class SupervisorCommandIssued(EventBase):
     """A command from the person in charge, recorded before it is applied."""
 
     kind: Literal["supervisor_command_issued"] = "supervisor_command_issued"
-    command: Literal["pause", "resume", "redirect", "stop"]
+    command: Literal["pause", "resume", "redirect", "stop", "grant"]
     message: str = ""
+
+
+class EngineDecided(EventBase):
+    """The engine itself stopped or paused an agent (its wall-clock budget ran out, a
+    budget was reached): the engine's decision, not a supervisor's command."""
+
+    kind: Literal["engine_decided"] = "engine_decided"
+    decision: Literal["stop", "pause"]
+    reason: str
+
+
+BudgetName = Literal["tokens", "dollars", "wall_s", "turns", "submissions"]
+
+
+class BudgetReached(EventBase):
+    """An agent (or, with no agent, the campaign) reached a budget and was paused; the
+    supervisor can grant more or stop it."""
+
+    kind: Literal["budget_reached"] = "budget_reached"
+    budget: BudgetName
+    limit: float
+    used: float
+    scope: Literal["agent", "campaign"] = "agent"
+
+
+class BudgetGranted(EventBase):
+    """The supervisor raised a budget of one agent (or of the campaign)."""
+
+    kind: Literal["budget_granted"] = "budget_granted"
+    budget: BudgetName
+    amount: float
+    new_limit: float
+
+
+class ForumAttachment(BaseModel):
+    """A file attached to a forum post, snapshotted read-only into shared storage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str  # as the author named it, relative to its work dir
+    shared_path: str  # where every agent reads it: relative to shared/
+    size: int
+    sha256: str
+
+
+class ForumPosted(EventBase):
+    """A finding posted to the campaign's forum (by an agent, or the supervisor: no agent)."""
+
+    kind: Literal["forum_posted"] = "forum_posted"
+    post_id: int
+    post_kind: Literal["result", "hypothesis", "negative_result", "note"]
+    text: str
+    attachments: list[ForumAttachment] = Field(default_factory=list)
+    author: str = ""
+
+
+class NoteAdded(EventBase):
+    """An entry in the agent's own notebook (persistent across turns and compaction)."""
+
+    kind: Literal["note_added"] = "note_added"
+    text: str
 
 
 class AgentFinished(EventBase):
@@ -160,13 +299,22 @@ Event = Annotated[
         ProgressReported,
         AgentStarted,
         AgentStatusChanged,
-        TextEmitted,
-        ToolCallRequested,
+        MessageAdded,
+        BlockDelta,
+        BlockCompleted,
+        TurnCompleted,
+        TurnFailed,
+        Compacted,
         ToolOutputEmitted,
         ToolCallFinished,
         SubmissionScored,
         ReproductionJudged,
         SupervisorCommandIssued,
+        EngineDecided,
+        BudgetReached,
+        BudgetGranted,
+        ForumPosted,
+        NoteAdded,
         AgentFinished,
         CampaignFinished,
     ],

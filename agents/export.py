@@ -39,6 +39,18 @@ def markdown_report(events: Iterable[Event]) -> str:
             f"| {rank} | {row.agent_id} | {method} | {fmt_pgr(row.public_pgr)} | {fmt_pgr(row.private_pgr)} "
             f"| {', '.join(view.marks(row))} |"
         )
+    out += ["", "## Agents", "", "| agent | researcher | turns | tokens | dollars | submissions | forum posts |",
+            "|---|---|---|---|---|---|---|"]
+    for agent in view.agents.values():
+        out.append(f"| {agent.agent_id} | {agent.backend} | {agent.turns} | {agent.tokens} | ${agent.cost_usd:.4f} "
+                   f"| {agent.submissions} | {agent.forum_posts} |")
+    out.append(f"| **total** | | {sum(a.turns for a in view.agents.values())} | {view.tokens} | "
+               f"${view.cost_usd:.4f} | {sum(a.submissions for a in view.agents.values())} | {len(view.forum)} |")
+    if view.forum:
+        out += ["", "## Forum", ""]
+        for post in view.forum:
+            files = "".join(f" `shared/{a.shared_path}`" for a in post.attachments)
+            out.append(f"- #{post.post_id} **{post.author}** [{post.post_kind}]: {post.text}{files}")
     for agent in view.agents.values():
         out += ["", f"## {agent.agent_id}", "", f"{agent.backend}; {agent.direction}", "", "```"]
         out += transcripts.get(agent.agent_id, [])

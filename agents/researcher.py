@@ -1,73 +1,58 @@
-"""The researcher loop: model turn -> tool calls -> sandbox / scorer -> results back.
+"""The researcher loop: model turn (streamed) -> tool calls -> results back to the model.
 
-A `ResearcherBackend` decides what to say and which tools to call; the loop owns
-everything else: events, supervisor control between steps, budgets, and turning
-every failure into an event instead of a crash.
+A backend (``agents.backend``) streams one assistant turn of content blocks; the loop
+owns everything else. Each completed block is an event, thinking and text deltas are
+coalesced events for the screen, each tool result is recorded exactly as the model
+reads it, and supervisor messages are user turns marked as the supervisor's, so the
+conversation can be rebuilt from the log (``agents.replay``). A turn whose stream
+breaks is retried whole and none of its tools runs; budgets are checked before each
+turn; a conversation nearing the model's window is compacted. Every failure is an
+event, never a crashed campaign.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
+from agents.backend import AssistantTurn, BackendError, ResearcherBackend, TurnBroken, TurnRequest
+from agents.budgets import BudgetHit, BudgetKeeper
 from agents.bus import EventBus
+from agents.conversation import AssistantBlock, Message, ToolResultBlock, ToolUseBlock, user_text
 from agents.events import (
     AgentFinished,
     AgentStarted,
     AgentStatus,
     AgentStatusChanged,
-    TextEmitted,
+    BlockCompleted,
+    BlockDelta,
+    Compacted,
+    MessageAdded,
+    TokenUsage,
     ToolCallFinished,
-    ToolCallRequested,
     ToolOutputEmitted,
+    TurnCompleted,
+    TurnFailed,
 )
-from agents.tools import TOOL_SPECS, ToolCall, Toolbox, ToolResult, ToolSpec
+from agents.settings import Price
+from agents.tools import TOOL_SPECS, Toolbox, ToolOutcome
 from sandboxes import Sandbox, SandboxUnavailableError
 
 log = logging.getLogger(__name__)
 
-# A tool call interrupted by a lost sandbox is retried after each resume, this many tries.
-SANDBOX_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Message:
-    """One entry of a researcher's conversation."""
-
-    role: Literal["user", "assistant", "tool", "supervisor"]
-    text: str
-    call: ToolCall | None = None
-    result: ToolResult | None = None
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What a backend decided: prose for the transcript and tool calls to run."""
-
-    text: str
-    calls: tuple[ToolCall, ...] = ()
-
-    @property
-    def done(self) -> bool:
-        return not self.calls
-
-
-class ResearcherBackend(Protocol):
-    """The thinking part of a researcher (an LLM, or the scripted baseline)."""
-
-    name: str
-
-    async def next_turn(self, history: list[Message], tools: tuple[ToolSpec, ...]) -> Turn: ...
+SANDBOX_ATTEMPTS = 3  # a tool call interrupted by a lost sandbox is retried after each resume
+DELTA_INTERVAL_S = 0.1  # at most ~10 delta events a second per agent
+RETRY_BASE_S = 0.5  # backoff between attempts at a broken turn (the SDK already waited its own)
+RETRY_MAX_S = 30.0
 
 
 class StopRequested(Exception):
-    """Raised at a checkpoint when the supervisor stopped the agent."""
+    """Raised at a checkpoint when the supervisor (or the engine) stopped the agent."""
 
 
 @dataclass
@@ -88,40 +73,121 @@ class AgentControl:
             raise StopRequested(self.stop_reason)
 
 
+def cost_usd(usage: TokenUsage, price: Price | None) -> float:
+    """Dollars of one turn at ``price`` (per million tokens); 0 without a price."""
+    if price is None:
+        return 0.0
+    return (usage.input_tokens * price.input + usage.output_tokens * price.output
+            + usage.cache_write_tokens * price.cache_write + usage.cache_read_tokens * price.cache_read) / 1e6
+
+
+class TurnRecorder:
+    """The sink of one attempt at a turn: completed blocks become events at once, deltas
+    are coalesced into at most one event per block per ``interval_s``."""
+
+    def __init__(self, bus: EventBus, agent_id: str, turn: int, attempt: int, interval_s: float = DELTA_INTERVAL_S) -> None:
+        self._bus, self._agent_id, self._turn, self._attempt = bus, agent_id, turn, attempt
+        self._interval_s = interval_s
+        self._buffer: dict[tuple[int, str], list[str]] = {}
+        self._last_flush = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self.published: set[int] = set()
+        self.deltas_published = 0
+
+    def delta(self, index: int, block_type: Literal["thinking", "text"], text: str) -> None:
+        if not text:
+            return
+        self._buffer.setdefault((index, block_type), []).append(text)
+        now = time.monotonic()
+        if now - self._last_flush >= self._interval_s:
+            self.flush()
+        elif self._timer is None:
+            delay = self._interval_s - (now - self._last_flush)
+            self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._last_flush = time.monotonic()
+        buffer, self._buffer = self._buffer, {}
+        for (index, block_type), parts in buffer.items():
+            self._bus.publish(BlockDelta(agent_id=self._agent_id, turn=self._turn, attempt=self._attempt,
+                                         index=index, block_type=block_type, text="".join(parts)))  # type: ignore[arg-type]
+            self.deltas_published += 1
+
+    def block(self, index: int, block: AssistantBlock) -> None:
+        self._buffer = {key: parts for key, parts in self._buffer.items() if key[0] != index}  # the block has it all
+        if index in self.published:
+            return
+        self.published.add(index)
+        self._bus.publish(BlockCompleted(agent_id=self._agent_id, turn=self._turn, attempt=self._attempt,
+                                         index=index, block=block))
+
+    def close(self) -> None:
+        self.flush()
+
+
+@dataclass(frozen=True)
+class LoopLimits:
+    """How the loop retries and when it compacts."""
+
+    turn_attempts: int = 6
+    context_window: int = 200_000
+    compact_at: float = 0.8
+
+
+BudgetCallback = Callable[[str, BudgetHit], Awaitable[None]]
+
+
 class Researcher:
-    """Runs one agent until it finishes, is stopped, or runs out of budget."""
+    """Runs one agent until it finishes, is stopped, or fails."""
 
     def __init__(
         self,
         agent_id: str,
         *,
         backend: ResearcherBackend,
+        system: str,
         direction: str,
         brief: str,
         sandbox: Sandbox,
         toolbox: Toolbox,
         bus: EventBus,
         control: AgentControl,
-        max_turns: int,
+        budgets: BudgetKeeper,
+        price: Price | None = None,
+        limits: LoopLimits = LoopLimits(),
         on_sandbox_lost: Callable[[str, str], Awaitable[None]] | None = None,
+        on_budget_reached: BudgetCallback | None = None,
     ) -> None:
         self.agent_id = agent_id
         self._backend = backend
+        self._system = system
         self._direction = direction
         self._brief = brief
         self._sandbox = sandbox
         self._toolbox = toolbox
         self._bus = bus
         self._control = control
-        self._max_turns = max_turns
+        self._budgets = budgets
+        self._price = price
+        self._limits = limits
         self._on_sandbox_lost = on_sandbox_lost
-        self._call_ids = itertools.count(1)
+        self._on_budget_reached = on_budget_reached
+        self.conversation: list[Message] = []
+        self.turns = 0
+        self._last_context = 0
         self.status: AgentStatus = "starting"
 
     def _set_status(self, status: AgentStatus, reason: str = "") -> None:
         if status != self.status:
             self.status = status
             self._bus.publish(AgentStatusChanged(agent_id=self.agent_id, status=status, reason=reason))
+
+    def _add_user(self, message: Message) -> None:
+        self._bus.publish(MessageAdded(agent_id=self.agent_id, message=message))
+        self.conversation.append(message)
 
     async def run(self) -> None:
         self._bus.publish(
@@ -133,82 +199,158 @@ class Researcher:
                 sandbox_isolation=self._sandbox.isolation,
             )
         )
-        history = [Message("user", f"{self._brief}\n\nYour starting direction: {self._direction}")]
-        reason = "out of turns"
+        if not self.conversation:
+            self._add_user(user_text(f"{self._brief}\n\nYour starting direction: {self._direction}"))
+        reason = "research complete"
         try:
-            for _ in range(self._max_turns):
+            while True:
                 await self._control.checkpoint()
-                while self._control.redirects:
-                    history.append(Message("supervisor", self._control.redirects.popleft()))
-                self._set_status("thinking")
-                turn = await self._backend.next_turn(history, TOOL_SPECS)
-                if turn.text:
-                    self._bus.publish(TextEmitted(agent_id=self.agent_id, text=turn.text))
-                history.append(Message("assistant", turn.text))
-                if turn.done:
-                    reason = "research complete"
+                self._take_redirects()
+                await self._respect_budgets(("tokens", "dollars", "wall_s", "turns"))
+                if self._last_context >= self._limits.compact_at * self._limits.context_window:
+                    await self._compact()
+                started = time.monotonic()
+                message, stop_reason = await self._model_turn()
+                self._budgets.charge_wall(self.agent_id, time.monotonic() - started)
+                uses = message.tool_uses()
+                if stop_reason == "max_tokens":
+                    self._answer_cut_off(uses)
+                    continue
+                if not uses:
                     break
-                for call in turn.calls:
+                for use in uses:
+                    # Between the calls of one turn a supervisor note waits: the API wants every
+                    # tool_use answered first; the note is read at the next turn.
                     await self._control.checkpoint()
-                    history.append(await self._run_tool(call))
+                    started = time.monotonic()
+                    outcome = await self._run_tool(use)
+                    self._budgets.charge_wall(self.agent_id, time.monotonic() - started)
+                    self.conversation.append(Message(role="user", content=(outcome.result,), origin="tools"))
         except StopRequested as stop:
-            reason = f"stopped by supervisor: {stop}"
+            reason = f"stopped: {stop}"
         except asyncio.CancelledError:
             self._finish("cancelled (campaign ended)", failed=False)
             raise
+        except BackendError as exc:
+            self._finish(f"model backend failed: {exc}", failed=True)
+            return
         except Exception as exc:  # a failed agent is an event, never a crashed campaign
             log.exception("agent %s failed", self.agent_id)
             self._finish(f"{type(exc).__name__}: {exc}", failed=True)
             return
         self._finish(reason, failed=False)
 
-    async def _run_tool(self, call: ToolCall) -> Message:
-        call = ToolCall(f"{self.agent_id}-{next(self._call_ids)}", call.tool, call.arguments)
+    def _take_redirects(self) -> None:
+        while self._control.redirects:
+            self._add_user(user_text(self._control.redirects.popleft(), origin="supervisor"))
+
+    async def _respect_budgets(self, names: tuple[str, ...]) -> None:
+        while (hit := self._budgets.reached(self.agent_id, names)) is not None:  # type: ignore[arg-type]
+            if self._on_budget_reached is None:
+                raise StopRequested(hit.describe())
+            await self._on_budget_reached(self.agent_id, hit)
+            await self._control.checkpoint()  # paused until a grant (or a stop)
+
+    def _request(self) -> TurnRequest:
+        return TurnRequest(agent_id=self.agent_id, system=self._system, tools=TOOL_SPECS,
+                           messages=tuple(self.conversation), turn=self.turns + 1, direction=self._direction)
+
+    def _answer_cut_off(self, uses: list[ToolUseBlock]) -> None:
+        """A turn cut off at the output limit: its tool calls may be incomplete, so none runs."""
+        note = "not run: your turn hit the output token limit before this call was complete; send it again"
+        for use in uses:
+            result = ToolResultBlock(tool_use_id=use.id, content=note, is_error=True)
+            self._bus.publish(ToolCallFinished(agent_id=self.agent_id, call_id=use.id, tool=use.name, ok=False,
+                                               summary="not run (turn cut off at max_tokens)", duration_s=0.0,
+                                               result=result))
+            self.conversation.append(Message(role="user", content=(result,), origin="tools"))
+        if not uses:
+            self._add_user(user_text("Your last turn was cut off at the output token limit; continue.", origin="harness"))
+
+    async def _model_turn(self) -> tuple[Message, str]:
+        self._set_status("thinking")
+        self.turns += 1
+        turn = self.turns
+        request = self._request()
+        for attempt in range(1, self._limits.turn_attempts + 1):
+            recorder = TurnRecorder(self._bus, self.agent_id, turn, attempt)
+            try:
+                result = await self._backend.stream_turn(request, recorder)
+            except TurnBroken as exc:
+                recorder.close()
+                will_retry = attempt < self._limits.turn_attempts
+                self._bus.publish(TurnFailed(agent_id=self.agent_id, turn=turn, attempt=attempt,
+                                             error=str(exc)[:2000], will_retry=will_retry))
+                if not will_retry:
+                    raise BackendError(f"turn {turn} failed {attempt} times; last: {exc}") from exc
+                await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
+                await self._control.checkpoint()
+                continue
+            recorder.close()
+            return self._complete(turn, attempt, result, recorder), result.stop_reason
+        raise AssertionError("unreachable")
+
+    def _complete(self, turn: int, attempt: int, result: AssistantTurn, recorder: TurnRecorder) -> Message:
+        for index, block in enumerate(result.blocks):
+            recorder.block(index, block)  # blocks the backend did not report as they completed
+        dollars = cost_usd(result.usage, self._price)
+        self._budgets.charge_turn(self.agent_id, result.usage, dollars)
+        self._last_context = result.usage.context + result.usage.output_tokens
+        self._bus.publish(TurnCompleted(agent_id=self.agent_id, turn=turn, attempt=attempt,
+                                        stop_reason=result.stop_reason, model=result.model,
+                                        usage=result.usage, cost_usd=dollars))
+        message = Message(role="assistant", content=result.blocks, origin="model")
+        self.conversation.append(message)
+        return message
+
+    async def _compact(self) -> None:
+        before = self._last_context
+        summary, usage = await self._backend.summarize(self._request())
+        dollars = cost_usd(usage, self._price)
+        self._budgets.charge_turn(self.agent_id, usage, dollars)
+        fresh = [
+            user_text(f"{self._brief}\n\nYour starting direction: {self._direction}"),
+            user_text("Your conversation was compacted to fit the context window. Summary of your work so far "
+                      f"(your notebook and the forum keep the details):\n\n{summary}", origin="harness"),
+        ]
+        after = sum(len(m.text()) for m in fresh) // 4
+        self._bus.publish(Compacted(agent_id=self.agent_id, tokens_before=before, tokens_after=after, messages=fresh))
+        self.conversation = fresh
+        self._last_context = after
+
+    async def _run_tool(self, use: ToolUseBlock) -> ToolOutcome:
         self._set_status("running")
-        self._bus.publish(
-            ToolCallRequested(
-                agent_id=self.agent_id, call_id=call.call_id, tool=call.tool, arguments=dict(call.arguments)
-            )
-        )
+        if use.name == "submit_predictions":
+            await self._respect_budgets(("submissions",))
 
         def on_output(stream: str, line: str) -> None:
-            self._bus.publish(
-                ToolOutputEmitted(
-                    agent_id=self.agent_id,
-                    call_id=call.call_id,
-                    stream="stderr" if stream == "stderr" else "stdout",
-                    line=line.rstrip("\n"),
-                )
-            )
+            self._bus.publish(ToolOutputEmitted(agent_id=self.agent_id, call_id=use.id,
+                                                stream="stderr" if stream == "stderr" else "stdout",
+                                                line=line.rstrip("\n")))
 
         started = time.monotonic()
+        outcome: ToolOutcome | None = None
         for attempt in range(1, SANDBOX_ATTEMPTS + 1):
             try:
-                result = await self._toolbox.execute(call, on_output)
+                outcome = await self._toolbox.execute(use.id, use.name, use.input, on_output)
                 break
             except SandboxUnavailableError as lost:
                 # Not the agent's doing: hold the agent for the human, then retry the call.
-                result = ToolResult(
-                    False,
-                    f"the sandbox became unavailable {attempt} times and this call did not "
-                    f"complete ({lost}); check your files before relying on them",
+                outcome = ToolOutcome(
+                    ToolResultBlock(tool_use_id=use.id, is_error=True, content=(
+                        f"the sandbox became unavailable {attempt} times and this call did not complete "
+                        f"({lost}); check your files before relying on them")),
                     f"sandbox unavailable: {lost}",
                 )
                 if self._on_sandbox_lost is None or attempt == SANDBOX_ATTEMPTS:
                     break
                 await self._on_sandbox_lost(self.agent_id, str(lost))
                 await self._control.checkpoint()
-        self._bus.publish(
-            ToolCallFinished(
-                agent_id=self.agent_id,
-                call_id=call.call_id,
-                tool=call.tool,
-                ok=result.ok,
-                summary=result.summary,
-                duration_s=time.monotonic() - started,
-            )
-        )
-        return Message("tool", result.content, call=call, result=result)
+        assert outcome is not None
+        self._bus.publish(ToolCallFinished(agent_id=self.agent_id, call_id=use.id, tool=use.name, ok=outcome.ok,
+                                           summary=outcome.summary, duration_s=time.monotonic() - started,
+                                           result=outcome.result))
+        return outcome
 
     def _finish(self, reason: str, *, failed: bool) -> None:
         if failed:

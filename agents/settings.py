@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +24,26 @@ from pydantic_settings import (
 
 def _config_path() -> Path:
     return Path(os.environ.get("AAR_CONFIG", Path.home() / ".config" / "aar" / "config.toml"))
+
+
+class Price(BaseModel):
+    """Dollars per million tokens of one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float = Field(ge=0, description="5-minute cache writes (1.25x input)")
+    cache_read: float = Field(ge=0, description="cache hits (0.1x input)")
+
+
+DEFAULT_PRICES = {
+    # List prices per million tokens (Anthropic, 2026); edit them in a campaign file.
+    "claude-opus-4-6": Price(input=5.0, output=25.0, cache_write=6.25, cache_read=0.50),
+    "claude-opus-4-5": Price(input=5.0, output=25.0, cache_write=6.25, cache_read=0.50),
+    "claude-sonnet-4-5": Price(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30),
+    "claude-haiku-4-5": Price(input=1.0, output=5.0, cache_write=1.25, cache_read=0.10),
+}
 
 
 class AarSettings(BaseSettings):
@@ -59,7 +81,38 @@ class AarSettings(BaseSettings):
         description="Refuse (at no quota cost) a submission that does not give the command that "
         "produced it; without this, such submissions are scored and marked 'not reproducible'.",
     )
-    max_turns: int = Field(60, ge=1, description="Model turns per agent before it is stopped.")
+    researcher: str = Field("baseline", description="Researcher backend: baseline (offline, scripted) or claude.")
+    model: str = Field("claude-opus-4-6", description="Claude model for the claude researcher.")
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = Field(
+        None, description="Claude's effort setting (output_config.effort); None leaves the API default."
+    )
+    base_url: str | None = Field(
+        None, description="A Messages API server other than Anthropic's (also ANTHROPIC_BASE_URL)."
+    )
+    max_tokens: int = Field(16_000, ge=256, description="Output tokens per Claude turn (thinking included).")
+    api_max_retries: int = Field(
+        4, ge=0, le=20, description="The anthropic SDK's own retries of 429, 5xx and 529 answers."
+    )
+    turn_attempts: int = Field(
+        6, ge=1, le=50, description="Attempts at one turn whose stream broke (or whose retries ran out)."
+    )
+    context_window: int = Field(200_000, ge=10_000, description="The model's context window, in tokens.")
+    compact_at: float = Field(
+        0.8, gt=0.1, le=0.98, description="Compact the conversation when a prompt reaches this share of the window."
+    )
+    directions: list[str] = Field(
+        default_factory=list,
+        description="One starting direction per agent (cycled); empty: the researcher's built-in set.",
+    )
+    prices: dict[str, Price] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES), description="Dollars per million tokens, per model."
+    )
+    agent_tokens: int | None = Field(None, ge=1, description="Tokens one agent may use (None: no limit).")
+    agent_dollars: float | None = Field(None, gt=0, description="Dollars one agent may spend.")
+    agent_wall_s: float | None = Field(None, gt=0, description="Seconds one agent may run.")
+    campaign_tokens: int | None = Field(None, ge=1, description="Tokens the whole campaign may use.")
+    campaign_dollars: float | None = Field(None, gt=0, description="Dollars the whole campaign may spend.")
+    max_turns: int = Field(60, ge=1, description="Model turns per agent before it is paused for a grant.")
     max_wall_s: float = Field(
         900.0, gt=0, description="Wall-clock budget of the whole campaign, set-up included."
     )

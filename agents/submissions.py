@@ -9,11 +9,11 @@ and never back into the agent's context.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.budgets import BudgetKeeper
 from agents.bus import EventBus
 from agents.events import SubmissionScored
 from agents.reproduction import Reproducer, ReproductionRequest
@@ -33,7 +33,7 @@ class SubmissionDesk:
         scorer: Scorer,
         bus: EventBus,
         *,
-        total_per_agent: int,
+        budgets: BudgetKeeper,
         per_hour: int,
         reproducer: Reproducer | None = None,
         require_command: bool = False,
@@ -42,14 +42,30 @@ class SubmissionDesk:
         self._reproducer = reproducer
         self._require_command = require_command
         self._bus = bus
-        self._total = total_per_agent
+        self._budgets = budgets
         self._rate = SubmissionQuota(per_hour, window_s=3600.0)
-        self._used: Counter[str] = Counter()
         self._next_id = 1
+        self._public: list[tuple[str, int, str, float]] = []  # what agents may see of each score
 
-    def remaining(self, agent_id: str) -> int:
-        """Scored submissions `agent_id` has left in the campaign."""
-        return max(0, self._total - self._used[agent_id])
+    def _coarse(self, value: float) -> float:
+        step = self._scorer.feedback_step
+        return round(round(value / step) * step, 2)
+
+    def public_leaderboard(self, limit: int = 30) -> str:
+        """The board as agents see it: coarse public PGR only, best first (never private
+        figures or tripwire flags)."""
+        if not self._public:
+            return "no scored submissions yet"
+        ranked = sorted(self._public, key=lambda row: (-row[3], row[1]))[:limit]
+        lines = [f"public leaderboard (PGR rounded to {self._scorer.feedback_step:g}; best first):"]
+        lines += [f"{rank:>3}. {agent:<10} #{sid:<4} {pgr:5.2f}  {method}" for rank, (agent, sid, method, pgr)
+                  in enumerate(ranked, start=1)]
+        return "\n".join(lines)
+
+    def remaining(self, agent_id: str) -> int | None:
+        """Scored submissions `agent_id` has left in the campaign (None: no limit)."""
+        left = self._budgets.remaining(agent_id, "submissions")
+        return None if left is None else int(left)
 
     def submit(
         self,
@@ -69,7 +85,8 @@ class SubmissionDesk:
                 "produced the predictions (give `command`); the harness re-runs it to check the result",
             )
         if self.remaining(agent_id) == 0:
-            return SubmissionOutcome(False, f"submission budget used up ({self._total} per agent)")
+            limit = self._budgets.limit(agent_id, "submissions")
+            return SubmissionOutcome(False, f"submission budget used up ({limit:g} for you in this campaign)")
         rate = self._rate.check(agent_id)
         if not rate.allowed:
             return SubmissionOutcome(False, rate.message)
@@ -93,8 +110,10 @@ class SubmissionDesk:
                 command=command[:2000],
             )
         )
+        if result.valid and result.public_pgr is not None:
+            self._public.append((agent_id, submission_id, method[:80], self._coarse(result.public_pgr)))
         if result.counts_against_quota:
-            self._used[agent_id] += 1
+            self._budgets.charge_submission(agent_id)
             self._rate.charge(agent_id)
         if result.valid and self._reproducer is not None and workdir is not None:
             self._reproducer.consider(
@@ -103,4 +122,5 @@ class SubmissionDesk:
         if not result.valid:
             cost = "counted against your quota" if result.counts_against_quota else "no quota used"
             return SubmissionOutcome(False, f"submission rejected ({cost}): {result.error}")
-        return SubmissionOutcome(True, f"{result.feedback}\n{self.remaining(agent_id)} submission(s) left.")
+        left = self.remaining(agent_id)
+        return SubmissionOutcome(True, result.feedback + ("" if left is None else f"\n{left} submission(s) left."))

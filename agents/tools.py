@@ -1,174 +1,296 @@
-"""The tools a researcher may call, and their execution against sandbox and scorer.
+"""The research tools, identical for every researcher backend, and their execution.
 
-Each tool has a JSON schema (what an LLM backend is shown) and an async executor.
-Errors an agent can fix (bad arguments, a failed command, a rejected submission)
-come back as a failed `ToolResult` the agent can read, never as an exception.
+Each tool's arguments are a pydantic model: its JSON schema is what a model is shown,
+and every call is validated against it before anything runs, so a malformed call
+comes back as a tool error the model can read and fix. Errors the agent can act on
+(a failed command, a refused path, a rejected submission) are tool errors too. A bug
+in aar is not blamed on the agent's arguments: it is logged, shown to the supervisor
+as an internal error, and the model is told the call failed through no fault of its own.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.conversation import ToolResultBlock
+from agents.forum import Forum, Notebooks, ToolError
 from agents.submissions import SubmissionDesk
 from sandboxes import Sandbox, SandboxError, SandboxUnavailableError
+from sandboxes.files import list_tree
+
+log = logging.getLogger(__name__)
 
 OutputSink = Callable[[str, str], None]
 
-# What an agent sees of one command's output; the event log keeps every line.
-RESULT_TAIL_CHARS = 4000
+RESULT_TAIL_CHARS = 4000  # what an agent reads of one command's output; the log keeps every line
+READ_FILE_BYTES = 1_000_000
+PREDICTIONS_BYTES = 50_000_000
 
 
-@dataclass(frozen=True)
-class ToolCall:
-    call_id: str
-    tool: str
-    arguments: Mapping[str, Any]
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class ToolResult:
-    ok: bool
-    content: str  # what the agent reads
-    summary: str  # one line for the transcript
+class RunCommand(_Args):
+    command: str = Field(min_length=1, max_length=20_000, description="bash command line, run in your work dir")
+    timeout_s: float | None = Field(None, gt=0, description="wall-clock limit in seconds (capped by the campaign)")
+
+
+class WriteFile(_Args):
+    path: str = Field(min_length=1, max_length=500, description="path relative to your work dir")
+    content: str = Field(max_length=5_000_000)
+
+
+class ReadFile(_Args):
+    path: str = Field(min_length=1, max_length=500, description="path relative to your work dir")
+
+
+class ListFiles(_Args):
+    path: str = Field(".", max_length=500, description="folder relative to your work dir")
+    depth: int = Field(2, ge=1, le=6)
+
+
+class SubmitPredictions(_Args):
+    path: str = Field(min_length=1, max_length=500, description='predictions file {"ids": [...], "probs": [...]}')
+    method: str = Field(min_length=1, max_length=200, description="short description of the method")
+    command: str = Field("", max_length=2000, description="the shell command that wrote the file; the harness may re-run it")
+
+
+class PostToForum(_Args):
+    kind: Literal["result", "hypothesis", "negative_result"]
+    text: str = Field(min_length=1, max_length=20_000)
+    attachments: list[str] = Field(default_factory=list, max_length=20,
+                                   description="files in your work dir to share (snapshotted read-only)")
+
+
+class ReadForum(_Args):
+    query: str = Field("", max_length=500, description="words that must all appear; empty for all posts")
+    limit: int = Field(20, ge=1, le=100)
+
+
+class ViewLeaderboard(_Args):
+    pass
+
+
+class ReadSharedFile(_Args):
+    agent: str = Field(min_length=1, max_length=100, description="the agent who attached the file")
+    path: str = Field(min_length=1, max_length=500, description="path inside its shared folder, e.g. post-3/train.py")
+
+
+class Notebook(_Args):
+    action: Literal["append", "read"]
+    text: str = Field("", max_length=20_000, description="the entry to append")
 
 
 @dataclass(frozen=True)
 class ToolSpec:
+    """A tool as a model sees it."""
+
     name: str
     description: str
-    input_schema: dict[str, Any]
+    args: type[_Args]
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return _clean_schema(self.args.model_json_schema())
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema without pydantic's titles (noise to a model)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title":
+            continue
+        if isinstance(value, dict):
+            value = {k: _clean_schema(v) if isinstance(v, dict) else v for k, v in value.items() if k != "title"}
+        out[key] = value
+    return out
 
 
 TOOL_SPECS: tuple[ToolSpec, ...] = (
-    ToolSpec(
-        "run_command",
-        "Run a shell command in your sandbox's work directory and return its exit code and output.",
-        {
-            "type": "object",
-            "properties": {
-                "command": {"type": "string", "description": "bash command line"},
-                "timeout_s": {"type": "number", "description": "wall-clock limit in seconds"},
-            },
-            "required": ["command"],
-        },
-    ),
-    ToolSpec(
-        "write_file",
-        "Write a text file (path relative to your work directory).",
-        {
-            "type": "object",
-            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-            "required": ["path", "content"],
-        },
-    ),
-    ToolSpec(
-        "read_file",
-        "Read a text file (path relative to your work directory).",
-        {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
-    ),
-    ToolSpec(
-        "submit_predictions",
-        "Submit a predictions file ({'ids': [...], 'probs': [...]}) for scoring; returns coarse PGR "
-        "feedback. Give the command that produced it: the harness may re-run it to check the result.",
-        {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string"},
-                "method": {"type": "string", "description": "short description of the method"},
-                "command": {"type": "string", "description": "shell command that wrote the file"},
-            },
-            "required": ["path", "method"],
-        },
-    ),
+    ToolSpec("run_command", "Run a bash command in your sandbox's work directory; returns exit code and output "
+             "(the tail, if long). numpy and torch are installed; there is no network.", RunCommand),
+    ToolSpec("write_file", "Write a text file in your work directory (parents are created).", WriteFile),
+    ToolSpec("read_file", "Read a text file in your work directory.", ReadFile),
+    ToolSpec("list_files", "List files under a folder of your work directory, with sizes.", ListFiles),
+    ToolSpec("submit_predictions", "Submit a predictions file for scoring; returns coarse public PGR feedback. "
+             "Give the command that produced it: the harness re-runs submitted methods on unseen variants.",
+             SubmitPredictions),
+    ToolSpec("post_to_forum", "Share a finding with the other researchers: a result, a hypothesis or a negative "
+             "result, optionally with files (others read them under shared/).", PostToForum),
+    ToolSpec("read_forum", "Read the forum's posts (newest last), optionally filtered by words.", ReadForum),
+    ToolSpec("view_leaderboard", "The public leaderboard: each scored submission's coarse public PGR.", ViewLeaderboard),
+    ToolSpec("read_shared_file", "Read a file another agent attached to a forum post (read-only shared storage).",
+             ReadSharedFile),
+    ToolSpec("notebook", "Your persistent notebook: append an entry, or read all entries. It survives "
+             "context compaction.", Notebook),
 )
+TOOLS_BY_NAME = {spec.name: spec for spec in TOOL_SPECS}
 
 
 def _tail(text: str, limit: int = RESULT_TAIL_CHARS) -> str:
     return text if len(text) <= limit else "[... earlier output omitted ...]\n" + text[-limit:]
 
 
-class Toolbox:
-    """Executes tool calls for one agent."""
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What one call produced: the block the model reads, and a line for the transcript."""
 
-    def __init__(
-        self,
-        agent_id: str,
-        sandbox: Sandbox,
-        desk: SubmissionDesk,
-        *,
-        exec_timeout_s: float,
-    ) -> None:
+    result: ToolResultBlock
+    summary: str
+    internal_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.result.is_error
+
+
+def validation_message(tool: str, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(arguments)"
+        problems.append(f"{where}: {error['msg']}")
+    return f"invalid arguments for {tool}: " + "; ".join(problems)
+
+
+@dataclass(frozen=True)
+class ResearchServices:
+    """What the tools act on besides the sandbox: scorer desk, forum, notebooks."""
+
+    desk: SubmissionDesk
+    forum: Forum
+    notebooks: Notebooks
+
+
+Executor = Callable[[Any, OutputSink], Awaitable[tuple[str, str]]]
+
+
+class Toolbox:
+    """Executes one agent's tool calls."""
+
+    def __init__(self, agent_id: str, sandbox: Sandbox, services: ResearchServices, *, exec_timeout_s: float) -> None:
         self._agent_id = agent_id
         self._sandbox = sandbox
-        self._desk = desk
+        self._services = services
         self._exec_timeout_s = exec_timeout_s
-        self._executors: dict[str, Callable[[Mapping[str, Any], OutputSink], Awaitable[ToolResult]]] = {
+        self._executors: dict[str, Executor] = {
             "run_command": self._run_command,
             "write_file": self._write_file,
             "read_file": self._read_file,
+            "list_files": self._list_files,
             "submit_predictions": self._submit,
+            "post_to_forum": self._post,
+            "read_forum": self._read_forum,
+            "view_leaderboard": self._leaderboard,
+            "read_shared_file": self._read_shared,
+            "notebook": self._notebook,
         }
 
-    async def execute(self, call: ToolCall, on_output: OutputSink) -> ToolResult:
-        executor = self._executors.get(call.tool)
-        if executor is None:
-            known = ", ".join(self._executors)
-            return ToolResult(False, f"unknown tool {call.tool!r} (known: {known})", "unknown tool")
+    def validate(self, tool: str, arguments: Mapping[str, Any]) -> _Args | str:
+        """The parsed arguments, or the message that says what is wrong with the call."""
+        spec = TOOLS_BY_NAME.get(tool)
+        if spec is None:
+            return f"unknown tool {tool!r} (known: {', '.join(TOOLS_BY_NAME)})"
         try:
-            return await executor(call.arguments, on_output)
-        except (KeyError, TypeError, ValueError) as exc:
-            return ToolResult(False, f"bad arguments for {call.tool}: {exc}", "bad arguments")
-        except SandboxUnavailableError:
-            raise  # not the agent's doing: the campaign holds the agent until it is back
-        except SandboxError as exc:
-            return ToolResult(False, f"sandbox error: {exc}", str(exc))
+            return spec.args.model_validate(dict(arguments))
+        except ValidationError as exc:
+            return validation_message(tool, exc)
 
-    async def _run_command(self, args: Mapping[str, Any], on_output: OutputSink) -> ToolResult:
-        command = str(args["command"])
-        timeout = min(float(args.get("timeout_s", self._exec_timeout_s)), self._exec_timeout_s)
-        result = await self._sandbox.exec(["bash", "-c", command], timeout_s=timeout, on_output=on_output)
-        if result.timed_out:
-            status = f"timed out after {timeout:.0f}s (process group killed)"
-        else:
-            status = f"exit code {result.returncode}"
+    async def execute(self, call_id: str, tool: str, arguments: Mapping[str, Any], on_output: OutputSink) -> ToolOutcome:
+        """Validate and run one call. ``SandboxUnavailableError`` propagates: the engine holds the agent."""
+        args = self.validate(tool, arguments)
+        if isinstance(args, str):
+            return self._error(call_id, args, "invalid arguments")
+        try:
+            content, summary = await self._executors[tool](args, on_output)
+        except SandboxUnavailableError:
+            raise
+        except (SandboxError, ToolError) as exc:
+            return self._error(call_id, f"{tool} failed: {exc}", str(exc).splitlines()[0][:200])
+        except Exception as exc:  # noqa: BLE001 - aar's bug, not the agent's: say so to both
+            log.exception("internal error in tool %s for %s", tool, self._agent_id)
+            message = (f"{tool} failed because of an internal error in aar ({type(exc).__name__}), not because "
+                       "of your arguments; the supervisor has been told. You may try again or do something else.")
+            outcome = self._error(call_id, message, f"aar internal error: {type(exc).__name__}: {exc}")
+            return ToolOutcome(outcome.result, outcome.summary, internal_error=True)
+        return ToolOutcome(ToolResultBlock(tool_use_id=call_id, content=content), summary)
+
+    @staticmethod
+    def _error(call_id: str, content: str, summary: str) -> ToolOutcome:
+        return ToolOutcome(ToolResultBlock(tool_use_id=call_id, content=content, is_error=True), summary)
+
+    async def _run_command(self, args: RunCommand, on_output: OutputSink) -> tuple[str, str]:
+        timeout = min(args.timeout_s or self._exec_timeout_s, self._exec_timeout_s)
+        result = await self._sandbox.exec(["bash", "-c", args.command], timeout_s=timeout, on_output=on_output)
+        status = (f"timed out after {timeout:.0f}s (process group killed)" if result.timed_out
+                  else f"exit code {result.returncode}")
         parts = [status]
         if result.stdout:
             parts.append("stdout:\n" + _tail(result.stdout))
         if result.stderr:
             parts.append("stderr:\n" + _tail(result.stderr))
-        ok = result.returncode == 0 and not result.timed_out
-        return ToolResult(ok, "\n".join(parts), status)
+        if result.returncode != 0 or result.timed_out:
+            raise ToolError("\n".join(parts))
+        return "\n".join(parts), status
 
-    async def _write_file(self, args: Mapping[str, Any], on_output: OutputSink) -> ToolResult:
-        path, content = str(args["path"]), str(args["content"])
-        await self._sandbox.write_file(path, content)
-        return ToolResult(True, f"wrote {len(content)} characters to {path}", f"wrote {path}")
+    async def _write_file(self, args: WriteFile, on_output: OutputSink) -> tuple[str, str]:
+        await self._sandbox.write_file(args.path, args.content)
+        return f"wrote {len(args.content)} characters to {args.path}", f"wrote {args.path}"
 
-    async def _read_file(self, args: Mapping[str, Any], on_output: OutputSink) -> ToolResult:
-        path = str(args["path"])
-        data = await self._sandbox.read_file(path, max_bytes=1_000_000)
-        return ToolResult(True, _tail(data.decode("utf-8", errors="replace")), f"read {path}")
+    async def _read_file(self, args: ReadFile, on_output: OutputSink) -> tuple[str, str]:
+        data = await self._sandbox.read_file(args.path, max_bytes=READ_FILE_BYTES)
+        return _tail(data.decode("utf-8", errors="replace"), 20_000), f"read {args.path} ({len(data)} bytes)"
 
-    async def _submit(self, args: Mapping[str, Any], on_output: OutputSink) -> ToolResult:
-        path, method = str(args["path"]), str(args["method"])
-        raw = await self._sandbox.read_file(path, max_bytes=50_000_000)
+    async def _list_files(self, args: ListFiles, on_output: OutputSink) -> tuple[str, str]:
+        entries = list_tree(str(self._sandbox.workdir), args.path, max_depth=args.depth, max_entries=500)
+        lines = [f"{kind:<4} {size:>10}  {path}" for path, kind, size in entries]
+        return "\n".join(lines) or "(empty)", f"listed {args.path} ({len(entries)} entries)"
+
+    async def _submit(self, args: SubmitPredictions, on_output: OutputSink) -> tuple[str, str]:
+        raw = await self._sandbox.read_file(args.path, max_bytes=PREDICTIONS_BYTES)
         try:
             payload = json.loads(raw)
             ids, probs = payload["ids"], payload["probs"]
             if not (isinstance(ids, list) and isinstance(probs, list)):
                 raise TypeError("ids and probs must be lists")
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-            message = f'{path} is not a predictions file {{"ids": [...], "probs": [...]}}: {exc}'
-            return ToolResult(False, message, "rejected: not a predictions file")
-        outcome = self._desk.submit(
-            self._agent_id,
-            ids,
-            probs,
-            method=method,
-            command=str(args.get("command", "")),
-            workdir=self._sandbox.workdir,
+            raise ToolError(f'{args.path} is not a predictions file {{"ids": [...], "probs": [...]}}: {exc}') from None
+        outcome = self._services.desk.submit(
+            self._agent_id, ids, probs, method=args.method, command=args.command, workdir=self._sandbox.workdir
         )
-        return ToolResult(outcome.accepted, outcome.message, outcome.message.splitlines()[0])
+        if not outcome.accepted:
+            raise ToolError(outcome.message)
+        return outcome.message, outcome.message.splitlines()[0]
+
+    async def _post(self, args: PostToForum, on_output: OutputSink) -> tuple[str, str]:
+        post = self._services.forum.post(
+            self._agent_id, args.kind, args.text, attachments=list(args.attachments), workdir=self._sandbox.workdir
+        )
+        shared = "".join(f"\n  shared/{a.shared_path}" for a in post.attachments)
+        return f"posted #{post.post_id}{shared}", f"posted #{post.post_id} ({args.kind})"
+
+    async def _read_forum(self, args: ReadForum, on_output: OutputSink) -> tuple[str, str]:
+        text = self._services.forum.render(query=args.query, limit=args.limit, reader=self._agent_id)
+        return text, f"read the forum ({len(self._services.forum.posts)} posts)"
+
+    async def _leaderboard(self, args: ViewLeaderboard, on_output: OutputSink) -> tuple[str, str]:
+        return self._services.desk.public_leaderboard(), "viewed the leaderboard"
+
+    async def _read_shared(self, args: ReadSharedFile, on_output: OutputSink) -> tuple[str, str]:
+        data = self._services.forum.read_shared(args.agent, args.path)
+        return _tail(data.decode("utf-8", errors="replace"), 20_000), f"read shared {args.agent}/{args.path}"
+
+    async def _notebook(self, args: Notebook, on_output: OutputSink) -> tuple[str, str]:
+        books = self._services.notebooks
+        if args.action == "read":
+            return books.read(self._agent_id), "read the notebook"
+        if not args.text.strip():
+            raise ToolError("append needs a non-empty text")
+        count = books.append(self._agent_id, args.text)
+        return f"noted (entry {count})", f"notebook entry {count}"

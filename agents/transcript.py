@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 
+from agents.conversation import RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolUseBlock
 from agents.events import (
     AgentFinished,
     AgentStarted,
     AgentStatusChanged,
+    BlockCompleted,
+    BudgetGranted,
+    BudgetReached,
+    Compacted,
+    EngineDecided,
     Event,
+    ForumPosted,
+    MessageAdded,
+    NoteAdded,
     ReproductionJudged,
     SubmissionScored,
     SupervisorCommandIssued,
-    TextEmitted,
     ToolCallFinished,
-    ToolCallRequested,
     ToolOutputEmitted,
+    TurnCompleted,
+    TurnFailed,
 )
 
 _MAX_ARG_CHARS = 400
@@ -30,6 +39,19 @@ def _short(text: str, limit: int = _MAX_ARG_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _block_lines(event: BlockCompleted) -> list[str]:
+    block = event.block
+    if isinstance(block, ThinkingBlock):
+        return [f"(thinking) {line}" for line in block.thinking.splitlines()] or ["(thinking)"]
+    if isinstance(block, RedactedThinkingBlock):
+        return ["(thinking, redacted)"]
+    if isinstance(block, TextBlock):
+        return block.text.splitlines() or [""]
+    if isinstance(block, ToolUseBlock):
+        return [f"-> {block.name} {_short(json.dumps(block.input, ensure_ascii=False))}"]
+    return []
+
+
 def transcript_lines(event: Event) -> list[str]:
     """The lines a reader of one agent's transcript sees for `event` (maybe none)."""
     match event:
@@ -38,11 +60,34 @@ def transcript_lines(event: Event) -> list[str]:
                 f"== agent started ({event.backend}); direction: {event.direction}",
                 f"== sandbox: {event.sandbox_isolation}; work dir {event.sandbox_workdir}",
             ]
-        case TextEmitted():
-            return event.text.splitlines() or [""]
-        case ToolCallRequested():
-            args = _short(json.dumps(event.arguments, ensure_ascii=False))
-            return [f"-> {event.tool} {args}"]
+        case BlockCompleted():
+            return _block_lines(event)
+        case MessageAdded() if event.message.origin == "supervisor":
+            return [f"## supervisor message: {event.message.text()}"]
+        case MessageAdded() if event.message.origin == "harness":
+            return [f"== harness: {line}" for line in event.message.text().splitlines()[:3]]
+        case TurnFailed():
+            then = "retrying the whole turn" if event.will_retry else "giving up"
+            return [f"!! turn {event.turn} (attempt {event.attempt}) broke, no tool of it runs; {then}: "
+                    f"{_short(event.error, 200)}"]
+        case TurnCompleted() if event.usage.total:
+            u = event.usage
+            return [f"== turn {event.turn}: {u.input_tokens} in, {u.cache_read_tokens} cache read, "
+                    f"{u.cache_write_tokens} cache write, {u.output_tokens} out; ${event.cost_usd:.4f}"]
+        case Compacted():
+            return [f"== context compacted: {event.tokens_before} -> about {event.tokens_after} tokens"]
+        case ForumPosted():
+            files = f" (+{len(event.attachments)} file(s))" if event.attachments else ""
+            return [f"** forum #{event.post_id} [{event.post_kind}]{files}: {_short(event.text, 300)}"]
+        case NoteAdded():
+            return [f"~~ notebook: {_short(event.text, 300)}"]
+        case BudgetReached():
+            return [f"== budget reached ({event.scope}): {event.budget} {event.used:g} of {event.limit:g}; "
+                    "paused until the supervisor grants more or stops it"]
+        case BudgetGranted():
+            return [f"## supervisor granted {event.budget} +{event.amount:g} (limit now {event.new_limit:g})"]
+        case EngineDecided():
+            return [f"== engine: {event.decision} ({event.reason})"]
         case ToolOutputEmitted():
             prefix = "  | " if event.stream == "stdout" else "  ! "
             return [prefix + event.line]

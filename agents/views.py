@@ -19,10 +19,12 @@ from agents.events import (
     CampaignFinished,
     CampaignStarted,
     Event,
+    ForumPosted,
     ProgressReported,
     ReproductionJudged,
     SubmissionScored,
     TaskPrepared,
+    TurnCompleted,
 )
 from agents.transcript import transcript_lines
 
@@ -43,6 +45,10 @@ class AgentView:
     best_private_pgr: float | None = None
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=TRANSCRIPT_LINES_KEPT))
     lines_total: int = 0
+    turns: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    forum_posts: int = 0
     divergence: list[tuple[float, float]] = field(default_factory=list)
     """(time, public PGR - private PGR) of each scored submission, oldest first: a public
     score pulling away from the private one over time is the signature of fitting the
@@ -76,6 +82,17 @@ class CampaignView:
     submissions: list[LeaderboardRow] = field(default_factory=list)
     verdicts: dict[int, str] = field(default_factory=dict)  # submission id -> reproduction verdict
     last_seq: int = 0
+    researcher: str = ""
+    model: str = ""
+    forum: list[ForumPosted] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return sum(a.tokens for a in self.agents.values())
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(a.cost_usd for a in self.agents.values())
 
     def agent(self, agent_id: str) -> AgentView:
         if agent_id not in self.agents:
@@ -117,6 +134,7 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
             view.campaign_id = event.campaign_id
             view.testbed = event.testbed
             view.sandbox_backend = event.sandbox_backend
+            view.researcher, view.model = event.researcher, event.model
             view.phase = "preparing"
             for agent_id in event.agent_ids:
                 view.agent(agent_id)
@@ -154,6 +172,15 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
                 )
                 if event.private_pgr is not None:
                     agent.divergence.append((event.ts, event.public_pgr - event.private_pgr))
+        case TurnCompleted():
+            agent = view.agent(event.agent_id or "")
+            agent.turns += 1
+            agent.tokens += event.usage.total
+            agent.cost_usd += event.cost_usd
+        case ForumPosted():
+            view.forum.append(event)
+            if event.agent_id:
+                view.agent(event.agent_id).forum_posts += 1
         case ReproductionJudged():
             view.verdicts[event.submission_id] = event.verdict
         case AgentFinished():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
 
@@ -95,10 +95,12 @@ def bwrap_argv(
     tmp_bytes: int,
     own_uid: bool,
     runtime: AgentRuntime,
+    shared: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The bwrap options (ending in ``--``) for one exec in ``workdir``, starting in ``run_dir``.
 
-    ``runtime`` is the agent runtime the exec's ``python`` comes from (see ``runtime``).
+    ``runtime`` is the agent runtime the exec's ``python`` comes from (see ``runtime``);
+    ``shared`` maps mount points inside the work dir to host dirs bound read-only there.
 
     ``own_uid``: the host is root and the command drops to the sandbox's uid with
     ``setpriv``; bwrap then runs privileged without a user namespace, keeping only the
@@ -142,6 +144,8 @@ def bwrap_argv(
     made.update(runtime.binds())
     args += _parent_dirs(workdir, made)
     args += ["--bind", workdir, workdir]
+    for inside, host in sorted((shared or {}).items()):
+        args += ["--ro-bind-try", host, inside]
     for path in sorted(readonly):
         # Over its own copy: not even its owner can change it. "-try": agent code that
         # moved the copy away must not make every later exec fail.

@@ -64,15 +64,18 @@ class ConfinedSandbox(LocalSandbox):
         readonly_files: Mapping[str, Path] = _NO_FILES,
         limits: SandboxLimits = SandboxLimits(),
         extra_env: Mapping[str, str] = _EMPTY,
+        shared_dirs: Mapping[str, Path] = _NO_FILES,
         level: str | None = None,
     ) -> None:
         """``level`` forces one of ``levels.LEVELS``; None picks the strongest that works here."""
-        super().__init__(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)
+        super().__init__(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
+                         shared_dirs=shared_dirs)
         if level is None:
             level = levels.strongest_level()
         else:
             levels.require_level(level)
         self.level = level
+        self._binds_shared = level == levels.BWRAP
         if level == levels.BWRAP:
             self._user = sandbox_user(self._root)
         else:
@@ -133,6 +136,7 @@ class ConfinedSandbox(LocalSandbox):
                 tmp_bytes=self.limits.tmp_bytes,
                 own_uid=self._user.dedicated,
                 runtime=self.runtime,
+                shared={os.path.join(self._root, name): str(src) for name, src in self._shared_dirs.items()},
             )
             return [*outer, *inner]
         return [*unshare_argv(self._wrapper, as_root=self._user.uid == 0), *inner]
@@ -162,6 +166,8 @@ def create_local_sandbox(
     readonly_files: Mapping[str, Path] = _NO_FILES,
     limits: SandboxLimits = SandboxLimits(),
     extra_env: Mapping[str, str] = _EMPTY,
+    shared_dirs: Mapping[str, Path] = _NO_FILES,
 ) -> ConfinedSandbox:
     """Registry factory of the ``local`` backend: the strongest isolation this host allows."""
-    return ConfinedSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)
+    return ConfinedSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
+                           shared_dirs=shared_dirs)

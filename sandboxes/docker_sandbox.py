@@ -44,7 +44,15 @@ from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, resolve_imag
 from sandboxes.docker_spec import container_options
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
-from sandboxes.files import check_input_name, ensure_tmp, exec_dir, prepare_workdir, read_inside, write_inside
+from sandboxes.files import (
+    check_input_name,
+    ensure_tmp,
+    exec_dir,
+    place_mount_point,
+    prepare_workdir,
+    read_inside,
+    write_inside,
+)
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
 from sandboxes.output import OutputCapture
@@ -78,6 +86,7 @@ class DockerSandbox:
         extra_env: Mapping[str, str] = _EMPTY,
         image: str | None = None,
         campaign: str | None = None,
+        shared_dirs: Mapping[str, Path] = _NO_FILES,
     ) -> None:
         """``image`` overrides the image choice (see ``docker_image.resolve_image``);
         ``campaign`` labels the container (default: the work dir's parent's name)."""
@@ -91,6 +100,9 @@ class DockerSandbox:
         for name in readonly_files:
             check_input_name(name)
         self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
+        for name in shared_dirs:
+            check_input_name(name)
+        self._shared_dirs = {name: Path(os.path.realpath(src)) for name, src in shared_dirs.items()}
         self._readonly_copies: set[str] = set()
         self._limits = limits
         self._requested_image = image
@@ -148,6 +160,8 @@ class DockerSandbox:
             if self._started:
                 return
             self._readonly_copies = await asyncio.to_thread(prepare_workdir, self._root, self._readonly_sources)
+            for name, host_dir in self._shared_dirs.items():
+                await asyncio.to_thread(place_mount_point, self._root, name, host_dir, link=False)
             await asyncio.to_thread(hand_over, self._root, self._user, self._readonly_copies)
             client = await asyncio.to_thread(connect)
             self._client = client
@@ -179,6 +193,7 @@ class DockerSandbox:
             limits=self._limits,
             labels=sandbox_labels(campaign=self.campaign, workdir=self._root),
             runtime=self._runtime,
+            shared={name: str(src) for name, src in self._shared_dirs.items()},
         )
         try:
             return self._client.containers.run(image.name, **options)

@@ -25,13 +25,16 @@ code must not reach it, or the container would stop with it."""
 
 
 def _mounts(
-    image: SandboxImage, workdir: str, readonly_copies: Collection[str], runtime: AgentRuntime | None
+    image: SandboxImage, workdir: str, readonly_copies: Collection[str], runtime: AgentRuntime | None,
+    shared: Mapping[str, str],
 ) -> list[Mount]:
     mounts = host_runtime_mounts(runtime) if image.host_runtime and runtime is not None else []
     mounts.append(Mount(CONTAINER_WORKDIR, workdir, type="bind", read_only=False))
     for copy in sorted(readonly_copies):
         inside = str(PurePosixPath(CONTAINER_WORKDIR) / os.path.relpath(copy, workdir))
         mounts.append(Mount(inside, copy, type="bind", read_only=True))
+    for name, host in sorted(shared.items()):
+        mounts.append(Mount(str(PurePosixPath(CONTAINER_WORKDIR) / name), host, type="bind", read_only=True))
     return mounts
 
 
@@ -56,6 +59,7 @@ def container_options(
     limits: SandboxLimits,
     labels: Mapping[str, str],
     runtime: AgentRuntime | None = None,
+    shared: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``containers.run(image.name, **options)``.
 
@@ -74,7 +78,7 @@ def container_options(
         "working_dir": CONTAINER_WORKDIR,
         "hostname": "sandbox",
         "labels": dict(labels),
-        "mounts": _mounts(image, workdir, readonly_copies, runtime),
+        "mounts": _mounts(image, workdir, readonly_copies, runtime, shared or {}),
         "tmpfs": {"/tmp": f"size={limits.tmp_bytes},mode=1777", PID_DIR: "size=1m,mode=1777"},
         "ulimits": _ulimits(limits),
         "environment": {"HOME": CONTAINER_WORKDIR},

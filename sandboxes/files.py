@@ -341,3 +341,66 @@ def check_input_name(name: str) -> None:
     """Refuse a read-only input name that does not name a file inside the work dir."""
     if not split_relative(name):
         raise PathEscapeError(f"path {name!r} does not name a file inside the sandbox work dir")
+
+
+def list_tree(root: str, path: str, *, max_depth: int, max_entries: int) -> list[tuple[str, str, int]]:
+    """(relative path, kind, size) under ``path`` in ``root``, by descriptor: links are
+    listed as links, never followed; at most ``max_entries`` rows, ``max_depth`` levels."""
+    rows: list[tuple[str, str, int]] = []
+    parts = split_relative(path)
+
+    def walk(dir_fd: int, prefix: str, depth: int) -> None:
+        with os.scandir(dir_fd) as entries:
+            found = sorted(entries, key=lambda e: e.name)
+        for entry in found:
+            if len(rows) >= max_entries:
+                return
+            relative = f"{prefix}{entry.name}"
+            info = entry.stat(follow_symlinks=False)
+            kind = ("dir" if stat.S_ISDIR(info.st_mode) else "link" if stat.S_ISLNK(info.st_mode)
+                    else "file" if stat.S_ISREG(info.st_mode) else "other")
+            rows.append((relative + ("/" if kind == "dir" else ""), kind, info.st_size if kind == "file" else 0))
+            if kind == "dir" and depth < max_depth:
+                try:
+                    child = os.open(entry.name, _DIR_FLAGS, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                try:
+                    walk(child, relative + "/", depth + 1)
+                finally:
+                    os.close(child)
+
+    try:
+        with open_dir(root, parts) as fd:
+            walk(fd, "/".join(parts) + "/" if parts else "", 1)
+    except OSError as exc:
+        raise _os_error("list", path, exc) from exc
+    return rows
+
+
+def place_mount_point(root: str, name: str, host_dir: Path, *, link: bool) -> None:
+    """Make ``name`` (one component) under ``root`` ready for a read-only view of ``host_dir``.
+
+    ``link=False``: an empty directory to bind over (what was there is removed if it is
+    not a directory; a directory's contents are hidden by the bind). ``link=True`` (levels
+    with no filesystem isolation, where a bind is impossible): a symlink to ``host_dir``;
+    the host itself never follows it (every host access here refuses links).
+    """
+    parts = split_relative(name)
+    if len(parts) != 1:
+        raise SandboxError(f"a shared folder must be one name in the work dir, not {name!r}")
+    with open_dir(root, []) as fd:
+        try:
+            old = os.stat(parts[0], dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            old = None
+        if old is not None and not (stat.S_ISDIR(old.st_mode) and not link):
+            if stat.S_ISDIR(old.st_mode):
+                raise SandboxError(f"cannot place the shared folder {name!r}: a directory is in the way")
+            os.unlink(parts[0], dir_fd=fd)
+            old = None
+        if old is None:
+            if link:
+                os.symlink(str(host_dir), parts[0], dir_fd=fd)
+            else:
+                os.mkdir(parts[0], DIR_MODE, dir_fd=fd)

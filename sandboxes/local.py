@@ -24,7 +24,15 @@ from types import MappingProxyType
 
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
-from sandboxes.files import check_input_name, ensure_tmp, exec_dir, prepare_workdir, read_inside, write_inside
+from sandboxes.files import (
+    check_input_name,
+    ensure_tmp,
+    exec_dir,
+    place_mount_point,
+    prepare_workdir,
+    read_inside,
+    write_inside,
+)
 from sandboxes.limits import SandboxLimits, find_prlimit, rlimit_launcher
 from sandboxes.output import OutputCapture
 from sandboxes.process import ChildProcess
@@ -83,7 +91,9 @@ class LocalSandbox:
         readonly_files: Mapping[str, Path] = _NO_FILES,
         limits: SandboxLimits = SandboxLimits(),
         extra_env: Mapping[str, str] = _EMPTY,
+        shared_dirs: Mapping[str, Path] = _NO_FILES,
     ) -> None:
+        """``shared_dirs`` maps a folder name in the work dir to a host dir seen read-only there."""
         if os.path.islink(workdir):
             raise SandboxError(f"the sandbox work dir {workdir} is a symlink; give the real directory")
         # Real path: the host opens everything below it by descriptor, from this root.
@@ -94,6 +104,9 @@ class LocalSandbox:
         for name in readonly_files:
             check_input_name(name)  # refuse escaping names before anything runs
         self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
+        for name in shared_dirs:
+            check_input_name(name)
+        self._shared_dirs = {name: Path(os.path.realpath(src)) for name, src in shared_dirs.items()}
         self._readonly_copies: set[str] = set()
         self._owner: tuple[int, int] | None = None  # (uid, gid) given what the host writes
         self._limits = limits
@@ -136,6 +149,8 @@ class LocalSandbox:
             self._readonly_copies = await asyncio.to_thread(
                 prepare_workdir, self._root, self._readonly_sources
             )
+            for name, host_dir in self._shared_dirs.items():
+                await asyncio.to_thread(place_mount_point, self._root, name, host_dir, link=not self._binds_shared)
             self._started = True
 
     def _ensure_usable(self) -> None:
@@ -207,6 +222,8 @@ class LocalSandbox:
             truncated=stdout.truncated or stderr.truncated,
             duration_s=time.monotonic() - started,
         )
+
+    _binds_shared = False  # this level cannot bind: shared folders are symlinks (nothing is isolated here)
 
     def _spawn_dir(self, run_dir: str) -> str:
         """The host dir the spawned process starts in; confining subclasses that enter

@@ -27,6 +27,7 @@ class SandboxFactory(Protocol):
         readonly_files: Mapping[str, Path],
         limits: SandboxLimits,
         extra_env: Mapping[str, str],
+        shared_dirs: Mapping[str, Path],
     ) -> Sandbox: ...
 
 
@@ -36,6 +37,7 @@ def create_docker_sandbox(
     readonly_files: Mapping[str, Path] = _NO_FILES,
     limits: SandboxLimits = SandboxLimits(),
     extra_env: Mapping[str, str] = _EMPTY,
+    shared_dirs: Mapping[str, Path] = _NO_FILES,
 ) -> Sandbox:
     """Registry factory of the ``docker`` backend.
 
@@ -48,7 +50,8 @@ def create_docker_sandbox(
         raise SandboxError(
             f"the docker sandbox needs the docker Python package (pip install docker): {exc}"
         ) from exc
-    return DockerSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)
+    return DockerSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
+                         shared_dirs=shared_dirs)
 
 
 SANDBOX_BACKENDS: dict[str, SandboxFactory] = {"local": create_local_sandbox, "docker": create_docker_sandbox}
@@ -73,11 +76,13 @@ def create_sandbox(
     readonly_files: Mapping[str, Path] = _NO_FILES,
     limits: SandboxLimits = SandboxLimits(),
     extra_env: Mapping[str, str] = _EMPTY,
+    shared_dirs: Mapping[str, Path] = _NO_FILES,
 ) -> Sandbox:
     """Create an unstarted sandbox of the named backend; call ``start()`` before use.
 
     ``readonly_files`` maps a path inside the work dir to a host file copied there
-    read-only. ``extra_env`` adds variables to every exec; names that look like
+    read-only; ``shared_dirs`` maps a folder name in the work dir to a host dir the
+    sandbox sees read-only there (live: what the host adds later appears). ``extra_env`` adds variables to every exec; names that look like
     secrets are refused for every backend, here, before the backend sees them.
     """
     factory = SANDBOX_BACKENDS.get(backend.strip().lower())
@@ -85,7 +90,8 @@ def create_sandbox(
         known = ", ".join(available_backends()) or "none"
         raise UnknownSandboxError(f"unknown sandbox backend {backend!r} (known: {known})")
     check_env(extra_env, origin="sandbox extra_env")
-    return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)
+    return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
+                   shared_dirs=shared_dirs)
 
 
 def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = False) -> list[str]:

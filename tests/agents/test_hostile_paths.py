@@ -17,7 +17,9 @@ from agents.bus import EventBus
 from agents.events import SubmissionScored
 from agents.store import EventStore
 from agents.submissions import SubmissionDesk
-from agents.tools import ToolCall, Toolbox
+from agents.budgets import BudgetKeeper
+from agents.forum import Forum, Notebooks
+from agents.tools import ResearchServices, Toolbox
 from agents.views import NOT_REPRODUCIBLE, build_view
 from experiments import Scorer, TaskBaselines
 from sandboxes import SandboxError, SandboxLimits, create_sandbox
@@ -38,14 +40,15 @@ def _honest_predictions(seed: int = 0) -> dict[str, list]:
 
 
 class Rig:
-    def __init__(self, sandbox: Sandbox, desk: SubmissionDesk, events: list[SubmissionScored]) -> None:
+    def __init__(self, sandbox: Sandbox, desk: SubmissionDesk, events: list[SubmissionScored], shared_root: Path) -> None:
         self.sandbox, self.desk, self.events = sandbox, desk, events
-        self.toolbox = Toolbox("agent-1", sandbox, desk, exec_timeout_s=30)
+        services = ResearchServices(desk=desk, forum=Forum(desk._bus, shared_root), notebooks=Notebooks(desk._bus))
+        self.toolbox = Toolbox("agent-1", sandbox, services, exec_timeout_s=30)
         self._calls = 0
 
     async def call(self, tool: str, **arguments: object):
         self._calls += 1
-        return await self.toolbox.execute(ToolCall(f"call-{self._calls}", tool, arguments), lambda _s, _l: None)
+        return await self.toolbox.execute(f"call-{self._calls}", tool, arguments, lambda _s, _l: None)
 
     @property
     def root(self) -> Path:
@@ -57,13 +60,14 @@ async def _rig(tmp_path: Path, *, require_command: bool = False) -> AsyncIterato
     bus = EventBus(store)
     events: list[SubmissionScored] = []
     bus.subscribe(lambda e: events.append(e) if isinstance(e, SubmissionScored) else None)
-    desk = SubmissionDesk(Scorer(IDS, LABELS, PUBLIC, BASELINES), bus, total_per_agent=20, per_hour=20,
+    budgets = BudgetKeeper(agent_limits={"submissions": 20}, campaign_limits={})
+    desk = SubmissionDesk(Scorer(IDS, LABELS, PUBLIC, BASELINES), bus, budgets=budgets, per_hour=20,
                           require_command=require_command)
     sandbox = create_sandbox("local", workdir=tmp_path / "agent-1", limits=SandboxLimits(timeout_s=30.0))
     await sandbox.start()
     async with store:
         try:
-            yield Rig(sandbox, desk, events)
+            yield Rig(sandbox, desk, events, tmp_path / "shared")
         finally:
             await sandbox.close()
 
@@ -103,8 +107,8 @@ async def test_hostile_predictions_that_are_not_regular_files_are_refused(
     }
     for path, reason in cases.items():
         result = await asyncio.wait_for(rig.call("submit_predictions", path=path, method="m", command="x"), 10)
-        assert not result.ok and reason in result.content, (path, result)
-        assert result.content.startswith("sandbox error:"), "a tool error the model can read"
+        assert not result.ok and reason in result.result.content, (path, result)
+        assert result.result.is_error and result.result.content.startswith("submit_predictions failed:")
     assert rig.events == [] and rig.desk.remaining("agent-1") == 20, "nothing scored, no quota used"
     # The engine still works: an honest submission right after is scored.
     await rig.sandbox.write_file("predictions.json", json.dumps(_honest_predictions()))
@@ -121,9 +125,9 @@ async def test_hostile_writes_and_reads_through_links_touch_nothing_outside(rig:
     (rig.root / "victim.txt").symlink_to(victim)
     for path in ("escape/victim.txt", "victim.txt", "escape/new.txt"):
         result = await rig.call("write_file", path=path, content="agent data")
-        assert not result.ok and "symlink" in result.content, result
+        assert not result.ok and "symlink" in result.result.content, result
         result = await rig.call("read_file", path=path)
-        assert not result.ok and "host data" not in result.content
+        assert not result.ok and "host data" not in result.result.content
     assert victim.read_text() == "host data" and sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
 
 
@@ -149,7 +153,7 @@ async def test_a_campaign_can_require_the_command(tmp_path: Path) -> None:
     async for rig in _rig(tmp_path, require_command=True):
         await rig.sandbox.write_file("predictions.json", json.dumps(_honest_predictions()))
         refused = await rig.call("submit_predictions", path="predictions.json", method="m", command="  ")
-        assert not refused.ok and "requires the shell command" in refused.content
+        assert not refused.ok and "requires the shell command" in refused.result.content
         assert rig.events == [] and rig.desk.remaining("agent-1") == 20, "refused before scoring, no quota"
         accepted = await rig.call("submit_predictions", path="predictions.json", method="m", command="python m.py")
         assert accepted.ok and rig.events[0].command == "python m.py"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import experiments
+from agents.budgets import BudgetKeeper
 from agents.bus import EventBus
 from agents.events import SubmissionScored
 from agents.settings import AarSettings
@@ -20,7 +21,8 @@ async def _desk(settings: AarSettings, tmp_path: Path):
     bus = EventBus(store)
     events: list[SubmissionScored] = []
     bus.subscribe(lambda e: events.append(e) if isinstance(e, SubmissionScored) else None)
-    return task, store, SubmissionDesk(task.scorer(), bus, total_per_agent=50, per_hour=50), events
+    budgets = BudgetKeeper(agent_limits={"submissions": 50}, campaign_limits={})
+    return task, store, SubmissionDesk(task.scorer(), bus, budgets=budgets, per_hour=50), events
 
 
 async def test_majority_answer_is_flagged_for_the_human_only(settings: AarSettings, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agents.bus import EventBus
-from agents.events import AgentStatusChanged, SubmissionScored, TextEmitted
+from agents.events import AgentStatusChanged, NoteAdded, SubmissionScored
 from agents.store import EventStore, StoreError
 
 
@@ -19,7 +19,7 @@ async def test_round_trip_keeps_every_event_in_publish_order(tmp_path: Path) -> 
             if i % 7 == 0:
                 event = SubmissionScored(agent_id=agent, submission_id=i, method="m", valid=True, public_pgr=i / 2500)
             else:
-                event = TextEmitted(agent_id=agent, text=f"line {i}")
+                event = NoteAdded(agent_id=agent, text=f"line {i}")
             published.append(bus.publish(event))
         await bus.close()
 
@@ -50,7 +50,7 @@ async def test_read_only_store_refuses_appends(tmp_path: Path) -> None:
     await (await EventStore.create(tmp_path / "c.db")).close()
     async with await EventStore.open(tmp_path / "c.db") as store:
         with pytest.raises(StoreError, match="read-only"):
-            store.append(TextEmitted(agent_id="a", text="x"))
+            store.append(NoteAdded(agent_id="a", text="x"))
 
 
 async def test_missing_file_is_refused_and_not_created(tmp_path: Path) -> None:

@@ -1,16 +1,17 @@
 """A small fixed campaign log for review-mode tests and snapshots."""
 
+from agents.conversation import TextBlock, ToolResultBlock, ToolUseBlock
 from agents.events import (
     AgentStarted,
+    BlockCompleted,
     AgentStatusChanged,
     CampaignStarted,
     Event,
     SubmissionScored,
     TaskPrepared,
-    TextEmitted,
     ToolCallFinished,
-    ToolCallRequested,
     ToolOutputEmitted,
+    TurnCompleted,
 )
 
 
@@ -25,13 +26,17 @@ def sample_events() -> list[Event]:
             AgentStarted(agent_id=agent_id, backend="baseline (scripted, not an LLM)", direction=direction,
                          sandbox_workdir=f"/runs/{agent_id}", sandbox_isolation="process"),
             AgentStatusChanged(agent_id=agent_id, status="thinking"),
-            TextEmitted(agent_id=agent_id, text=f"Plan: sweep {direction}."),
-            ToolCallRequested(agent_id=agent_id, call_id=f"{agent_id}-1", tool="run_command",
-                              arguments={"command": "python train_head.py --temperature 0.5"}),
+            BlockCompleted(agent_id=agent_id, turn=1, attempt=1, index=0,
+                           block=TextBlock(text=f"Plan: sweep {direction}.")),
+            BlockCompleted(agent_id=agent_id, turn=1, attempt=1, index=1,
+                           block=ToolUseBlock(id=f"{agent_id}-1", name="run_command",
+                                              input={"command": "python train_head.py --temperature 0.5"})),
+            TurnCompleted(agent_id=agent_id, turn=1, attempt=1, stop_reason="tool_use"),
             ToolOutputEmitted(agent_id=agent_id, call_id=f"{agent_id}-1", stream="stdout",
                               line="epoch  200  loss 0.5012  held-out agreement with weak labels 0.912"),
             ToolCallFinished(agent_id=agent_id, call_id=f"{agent_id}-1", tool="run_command", ok=True,
-                             summary="exit code 0", duration_s=1.2),
+                             summary="exit code 0", duration_s=1.2,
+                             result=ToolResultBlock(tool_use_id=f"{agent_id}-1", content="exit code 0")),
         ]
     events += [
         SubmissionScored(agent_id="agent-1", submission_id=1, method="logreg, temperature=0.5", valid=True,
