@@ -8,6 +8,7 @@ registered by name (``baseline``, ``claude``) and built from the settings.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -105,7 +106,6 @@ def known_backends() -> list[str]:
 
 def _load_builtin() -> None:
     # Imported lazily: the Claude backend pulls in the anthropic SDK.
-    if "baseline" not in BACKENDS:
-        from agents import baseline  # noqa: F401  (registers itself)
-    if "claude" not in BACKENDS:
-        from agents import claude  # noqa: F401  (registers itself)
+    for name in ("baseline", "claude"):
+        if name not in BACKENDS:
+            importlib.import_module(f"agents.{name}")  # registers itself

@@ -210,7 +210,7 @@ class Campaign:
         directions = directions_for(self.settings)
         price = self.settings.prices.get(self.settings.model) if self.settings.researcher == "claude" else None
         limits = LoopLimits(turn_attempts=self.settings.turn_attempts, context_window=self.settings.context_window,
-                            compact_at=self.settings.compact_at)
+                            compact_at=self.settings.compact_at, retry_base_s=self.settings.turn_retry_base_s)
         for index, (agent_id, agent) in enumerate(self._agents.items()):
             direction = directions[index % len(directions)]
             try:

@@ -135,6 +135,7 @@ class LoopLimits:
     turn_attempts: int = 6
     context_window: int = 200_000
     compact_at: float = 0.8
+    retry_base_s: float = RETRY_BASE_S
 
 
 BudgetCallback = Callable[[str, BudgetHit], Awaitable[None]]
@@ -283,7 +284,7 @@ class Researcher:
                                              error=str(exc)[:2000], will_retry=will_retry))
                 if not will_retry:
                     raise BackendError(f"turn {turn} failed {attempt} times; last: {exc}") from exc
-                await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
+                await asyncio.sleep(min(RETRY_MAX_S, self._limits.retry_base_s * 2 ** (attempt - 1)))
                 await self._control.checkpoint()
                 continue
             recorder.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,7 +59,9 @@ class AarSettings(BaseSettings):
         default_factory=lambda: Path.home() / ".cache" / "aar",
         description="Feature cache (safetensors), shared by every campaign.",
     )
-    agents: int = Field(3, ge=1, le=64, description="Researchers run in parallel.")
+    agents: int = Field(
+        0, ge=0, le=64, description="Researchers run in parallel (0: 9 for claude, as in the published work; 3 offline)."
+    )
     testbed: str = Field("stdlib-docstrings", description="The research problem.")
     testbed_limit: int | None = Field(
         None, ge=200, description="Use only this many items of the testbed (quick trials)."
@@ -96,6 +98,9 @@ class AarSettings(BaseSettings):
     turn_attempts: int = Field(
         6, ge=1, le=50, description="Attempts at one turn whose stream broke (or whose retries ran out)."
     )
+    turn_retry_base_s: float = Field(
+        0.5, gt=0, le=60, description="Backoff before the second attempt at a broken turn; doubles each time (max 30 s)."
+    )
     context_window: int = Field(200_000, ge=10_000, description="The model's context window, in tokens.")
     compact_at: float = Field(
         0.8, gt=0.1, le=0.98, description="Compact the conversation when a prompt reaches this share of the window."
@@ -121,6 +126,12 @@ class AarSettings(BaseSettings):
         8, ge=1, description="Seeds averaged for the weak and ceiling baselines (cached)."
     )
 
+    @model_validator(mode="after")
+    def _default_agents(self) -> "AarSettings":
+        if self.agents == 0:
+            self.agents = 9 if self.researcher == "claude" else 3
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -134,6 +145,42 @@ class AarSettings(BaseSettings):
         return (init_settings, env_settings, toml)
 
 
-def load_settings(**overrides: Any) -> AarSettings:
-    """Settings with CLI overrides applied (None means 'not given')."""
-    return AarSettings(**{k: v for k, v in overrides.items() if v is not None})
+class CampaignFileError(Exception):
+    """A campaign file that cannot be used; the message names the file and the key."""
+
+
+def read_campaign_file(path: Path) -> dict[str, Any]:
+    """The settings a campaign file (TOML) gives, checked key by key against ``AarSettings``."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise CampaignFileError(f"campaign file {path}: no such file") from None
+    except OSError as exc:
+        raise CampaignFileError(f"campaign file {path}: cannot read it ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignFileError(f"campaign file {path}: not valid TOML ({exc})") from None
+    known = AarSettings.model_fields
+    for key in data:
+        if key not in known:
+            close = [k for k in known if k.startswith(key[:3])][:3]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise CampaignFileError(f"campaign file {path}: unknown key {key!r}{hint}")
+    return data
+
+
+def load_settings(campaign_file: Path | None = None, **overrides: Any) -> AarSettings:
+    """Settings with CLI overrides applied (None means 'not given') over a campaign file."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if campaign_file is None:
+        return AarSettings(**given)
+    from_file = read_campaign_file(campaign_file)
+    try:
+        AarSettings(**from_file)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CampaignFileError(f"campaign file {campaign_file}: key {where!r}: {first['msg']}") from None
+    return AarSettings(**{**from_file, **given})

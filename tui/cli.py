@@ -20,7 +20,7 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from agents.events import Event, event_to_json
-from agents.settings import AarSettings, load_settings
+from agents.settings import AarSettings, CampaignFileError, load_settings
 from agents.store import EventStore, StoreError
 from sandboxes import SandboxError
 
@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a campaign (TUI by default)")
-    run.add_argument("--agents", type=_positive, help="researchers in parallel (default 3)")
+    run.add_argument("--campaign", type=Path, help="campaign file (TOML); flags override it")
+    run.add_argument("--agents", type=_positive, help="researchers in parallel (default 3 offline, 9 for claude)")
+    run.add_argument("--researcher", help="researcher backend: baseline (offline, default) or claude")
+    run.add_argument("--model", help="Claude model (default claude-opus-4-6)")
+    run.add_argument("--base-url", help="a Messages API server (also ANTHROPIC_BASE_URL)")
     run.add_argument("--db", type=Path, help="new campaign store (default: ~/.aar/campaigns/<time>.db)")
     run.add_argument("--headless", action="store_true", help="no UI; print progress lines")
     run.add_argument("--testbed", help="research problem (default stdlib-docstrings)")
@@ -103,9 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _validate_campaign(settings: AarSettings) -> None:
+    import os
+
+    from agents.backend import known_backends
     from experiments.testbeds import resolve_spec
     from sandboxes import check_backend
 
+    if settings.researcher not in known_backends():
+        raise UsageError(f"unknown researcher {settings.researcher!r} (known: {', '.join(known_backends())})")
+    if settings.researcher == "claude" and not os.environ.get("ANTHROPIC_API_KEY"):
+        from agents.claude import missing_key_message
+
+        raise UsageError(missing_key_message())
     resolve_spec(settings.testbed)  # unknown names and unusable user data fail here, not later
     check_backend(settings.sandbox)
 
@@ -124,7 +137,11 @@ def _new_store_path(settings: AarSettings, db: Path | None) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(
+        args.campaign,
         agents=args.agents,
+        researcher=args.researcher,
+        model=args.model,
+        base_url=args.base_url,
         testbed=args.testbed,
         sandbox=args.sandbox,
         experiments_per_agent=args.experiments,
@@ -275,7 +292,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Errors whose message is meant for the user. ExperimentError is looked up only if
     a command imported experiments: importing it (and torch) costs ~1 s that `export`
     and `review` do not need. An `except` clause is evaluated only when something raised."""
-    errors: list[type[Exception]] = [UsageError, StoreError, SandboxError]
+    errors: list[type[Exception]] = [UsageError, StoreError, SandboxError, CampaignFileError]
     experiments = sys.modules.get("experiments")
     if experiments is not None:
         errors.append(experiments.ExperimentError)
