@@ -375,6 +375,19 @@ class Campaign:
                     await self._release(target)
         return new_limit
 
+    async def grant_reached(self, agent_id: str) -> tuple[BudgetName, float]:
+        """Grant half again the budget that holds ``agent_id`` (at least one unit); returns
+        (budget, new limit). The supervisor's one-key answer to a budget checkpoint."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise CommandRefused(f"no agent {agent_id!r}")
+        hit = agent.budget_hit
+        if hit is None:
+            raise CommandRefused(f"{agent_id} is not held by a budget")
+        amount = max(1.0, hit.limit * 0.5) if hit.name != "dollars" else max(0.01, hit.limit * 0.5)
+        scope = None if hit.scope == CAMPAIGN else agent_id
+        return hit.name, await self.grant(scope, hit.name, amount)
+
     async def _engine_stop(self, reason: str) -> None:
         """The engine's own decision (its wall-clock budget ran out): recorded as such."""
         for target, agent in self._agents.items():

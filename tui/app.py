@@ -42,6 +42,7 @@ class AarApp(App[None]):
         Binding("P", "pause_all", "Pause all", id="campaign.pause_all"),
         Binding("R", "resume_all", "Resume all", id="campaign.resume_all"),
         Binding("o", "toggle_order", "Rank public/private", id="leaderboard.order"),
+        Binding("g", "grant", "Grant budget", id="agent.grant"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -161,6 +162,9 @@ class AarApp(App[None]):
                     await campaign.redirect(agent_id, message)
                 case "stop":
                     await campaign.stop(agent_id)
+                case "grant" if agent_id:
+                    budget, limit = await campaign.grant_reached(agent_id)
+                    self.notify(f"{agent_id}: {budget} budget raised to {limit:g}")
         except CommandRefused as refused:
             self.notify(str(refused), severity="warning")
 
@@ -185,6 +189,11 @@ class AarApp(App[None]):
         if self.selected:
             self._send("stop", self.selected)
 
+    def action_grant(self) -> None:
+        """Grant half again the budget that holds the selected agent."""
+        if self.selected:
+            self._send("grant", self.selected)
+
     def action_redirect(self) -> None:
         agent_id = self.selected
         if agent_id is None or self._live_campaign() is None:
@@ -203,5 +212,7 @@ class AarApp(App[None]):
         yield SystemCommand("Stop agent", "Stop the selected agent for good", self.action_stop_agent)
         yield SystemCommand("Pause all agents", "Freeze every running agent", self.action_pause_all)
         yield SystemCommand("Resume all agents", "Continue every paused agent", self.action_resume_all)
+        yield SystemCommand("Grant budget", "Raise the budget that holds the selected agent by half",
+                            self.action_grant)
         yield SystemCommand("Rank leaderboard by public/private PGR", "Toggle the leaderboard's order",
                             self.action_toggle_order)

@@ -27,6 +27,7 @@ from agents.conversation import (
 from agents.events import (
     AgentFinished,
     BlockDelta,
+    Compacted,
     Event,
     TokenUsage,
     ToolCallFinished,
@@ -276,3 +277,18 @@ def test_every_tool_has_a_schema_the_api_accepts() -> None:
         schema = spec.input_schema
         assert schema["type"] == "object" and "title" not in schema and spec.description
         assert all("title" not in prop for prop in schema.get("properties", {}).values())
+
+
+async def test_a_conversation_near_the_window_is_compacted_and_the_log_says_so(rig: Rig) -> None:
+    def plan(request: TurnRequest, n: int) -> tuple[list[AssistantBlock], str]:
+        if n <= 2:
+            return [ToolUseBlock(id=f"toolu_{n}", name="notebook", input={"action": "read"})], "tool_use"
+        return [TextBlock(text="done")], "end_turn"
+
+    backend = ScriptedBackend(plan)  # each turn reports 1,000 prompt tokens: over 80% of a 1,100 window
+    await rig.make(backend, limits=LoopLimits(context_window=1_100, compact_at=0.8)).run()
+    compactions = [e for e in rig.events if isinstance(e, Compacted)]
+    assert compactions and compactions[0].tokens_before == 1_050 and compactions[0].tokens_after < 100
+    after = backend.requests[1].messages
+    assert [m.origin for m in after] == ["task", "harness"] and "summary: tried ls" in after[1].text()
+    assert rebuild_conversation(rig.events, "agent-1")[:2] == list(compactions[-1].messages)
