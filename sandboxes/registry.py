@@ -27,7 +27,7 @@ class SandboxFactory(Protocol):
         readonly_files: Mapping[str, Path],
         limits: SandboxLimits,
         extra_env: Mapping[str, str],
-        shared_dirs: Mapping[str, Path],
+        shared_dirs: Mapping[str, Path] = ...,
     ) -> Sandbox: ...
 
 
@@ -90,8 +90,10 @@ def create_sandbox(
         known = ", ".join(available_backends()) or "none"
         raise UnknownSandboxError(f"unknown sandbox backend {backend!r} (known: {known})")
     check_env(extra_env, origin="sandbox extra_env")
-    return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
-                   shared_dirs=shared_dirs)
+    if shared_dirs:  # only then: a factory written before shared folders existed keeps working
+        return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
+                       shared_dirs=shared_dirs)
+    return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)  # type: ignore[call-arg]
 
 
 def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = False) -> list[str]:

@@ -155,3 +155,22 @@ async def test_close_stops_work_is_idempotent_and_keeps_the_work_dir(confined: S
     with pytest.raises(SandboxClosedError):
         await confined.exec(["true"])
     assert confined.workdir.is_dir()
+
+
+async def test_hostile_shared_folder_is_live_and_read_only(make_confined: ConfinedMaker, tmp_path: Path) -> None:
+    shared = tmp_path / "shared-storage"
+    (shared / "agent-2" / "post-1").mkdir(parents=True)
+    (shared / "agent-2" / "post-1" / "train.py").write_text("print('shared')\n")
+    sandbox = await make_confined(shared_dirs={"shared": shared})
+    seen = await sandbox.exec(["cat", "shared/agent-2/post-1/train.py"])
+    assert seen.returncode == 0 and seen.stdout == "print('shared')\n"
+    for attack in ("echo x > shared/agent-2/post-1/train.py", "touch shared/new", "rm -rf shared/agent-2",
+                   "mv shared gone", "chmod 777 shared"):
+        result = await sandbox.exec(["bash", "-c", attack])
+        assert result.returncode != 0, attack
+    assert (shared / "agent-2" / "post-1" / "train.py").read_text() == "print('shared')\n"
+    assert sorted(p.name for p in shared.iterdir()) == ["agent-2"]
+    (shared / "agent-3").mkdir()  # a snapshot the host adds later appears at once
+    (shared / "agent-3" / "notes.txt").write_text("later")
+    later = await sandbox.exec(["cat", "shared/agent-3/notes.txt"])
+    assert later.stdout == "later"
