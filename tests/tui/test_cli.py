@@ -41,10 +41,22 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], *needles: str) 
         (["review", "{tmp}/missing.db"], ["no such campaign store"]),
         (["export", "{tmp}/notes.txt", "--format", "jsonl"], ["not an aar campaign store"]),
         (["export", "{tmp}/notes.txt", "--format", "pdf"], ["invalid choice"]),
+        (["run", "--campaign", "{tmp}/unknown.toml", "--db", "{tmp}/x.db"], ["unknown.toml", "unknown key 'agnets'"]),
+        (["run", "--campaign", "{tmp}/bad.toml", "--db", "{tmp}/x.db"], ["bad.toml", "'agents'", "less than or equal"]),
+        (["run", "--campaign", "{tmp}/broken.toml", "--db", "{tmp}/x.db"], ["broken.toml", "not valid TOML"]),
+        (["run", "--campaign", "{tmp}/none.toml", "--db", "{tmp}/x.db"], ["none.toml", "no such file"]),
+        (["run", "--researcher", "claude", "--db", "{tmp}/x.db"], ["ANTHROPIC_API_KEY", "--researcher baseline"]),
+        (["run", "--researcher", "gpt", "--db", "{tmp}/x.db"], ["unknown researcher 'gpt'", "baseline, claude"]),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, args: list[str], needles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     (tmp_path / "notes.txt").write_text("not a database")
+    (tmp_path / "unknown.toml").write_text('agnets = 3\n')
+    (tmp_path / "bad.toml").write_text('researcher = "claude"\nagents = 500\n')
+    (tmp_path / "broken.toml").write_text('agents = [\n')
     before = sorted(p.name for p in tmp_path.rglob("*"))
     result = aar(*(a.format(tmp=tmp_path) for a in args), home=tmp_path)
     assert_usage_error(result, *needles)
