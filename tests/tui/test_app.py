@@ -16,7 +16,7 @@ from textual.widgets import Label
 from tui.widgets import AgentTable, Leaderboard
 
 
-async def _until(predicate, pilot, timeout: float = 120.0) -> None:
+async def _until(predicate, pilot, timeout: float = 300.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
