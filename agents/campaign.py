@@ -1,8 +1,10 @@
-"""The campaign: prepares the task, runs N researchers in parallel, applies commands.
+"""The campaign engine: prepares the task, runs N researchers in parallel, applies commands.
 
-This is the engine's service object. Views (TUI, headless printer) subscribe to its
-bus and call its command methods; they never touch agent state. Every command is
-recorded as an event before it is applied.
+Views never hold it: they read events (from the bus in this process, or from the store
+when attached) and send typed commands (``agents.commands``) through a control channel
+(``agents.control``). Every command is a row of the store's commands table; the engine
+applies each once, in row order, between the agents' steps, and answers it with a
+``CommandApplied`` or ``CommandRefused`` event.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from agents.approvals import Approvals, DecisionRefused
 from agents.backend import BackendError, ResearcherBackend, create_backend
 from agents.budgets import CAMPAIGN, BudgetHit, BudgetKeeper
 from agents.bus import EventBus
@@ -27,10 +32,24 @@ from agents.events import (
     BudgetReached,
     CampaignFinished,
     CampaignStarted,
+    CommandApplied,
     EngineDecided,
     ProgressReported,
-    SupervisorCommandIssued,
     TaskPrepared,
+)
+from agents.events import CommandRefused as CommandRefused_
+from agents.commands import (
+    MAX_MESSAGE_CHARS,
+    Approve,
+    Command,
+    Deny,
+    EditApprove,
+    GrantBudget,
+    Pause,
+    Redirect,
+    Resume,
+    RevokeGrant,
+    Stop,
 )
 from agents.forum import Forum, Notebooks
 from agents.prompts import BRIEF, directions_for, system_prompt
@@ -47,6 +66,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 10.0
 REPRODUCTION_DRAIN_S = 120.0
+COMMAND_POLL_S = 0.05  # how often the engine looks for commands from attached viewers
 
 
 @dataclass
@@ -59,6 +79,7 @@ class _Agent:
     backend: ResearcherBackend | None = None
     status_before_pause: AgentStatus | None = None
     budget_hit: BudgetHit | None = None  # why the engine holds it, until a grant clears it
+    budget_request: int | None = None  # its checkpoint in the approvals queue
 
     @property
     def status(self) -> AgentStatus:
@@ -72,7 +93,16 @@ class _Agent:
 
 
 class CommandRefused(Exception):
-    """A supervisor command that does not apply now (unknown or finished agent)."""
+    """A supervisor command that does not apply now; the message says why."""
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What became of one command: applied, or refused with the reason."""
+
+    command: Command
+    applied: bool
+    reason: str = ""
 
 
 class Campaign:
@@ -81,6 +111,7 @@ class Campaign:
     def __init__(self, settings: AarSettings, store: EventStore, *, campaign_id: str | None = None) -> None:
         self.settings = settings
         self.campaign_id = campaign_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._store = store
         self.bus = EventBus(store)
         self.agent_ids = [f"agent-{i + 1}" for i in range(settings.agents)]
         self._agents = {agent_id: _Agent() for agent_id in self.agent_ids}
@@ -96,6 +127,10 @@ class Campaign:
         )
         self.forum = Forum(self.bus, self.run_dir / "shared")
         self.notebooks = Notebooks(self.bus)
+        self.approvals = Approvals(self.bus, list(settings.approvals))
+        self._command_lock = asyncio.Lock()
+        self._last_command_id = 0
+        self._outcomes: dict[int, CommandOutcome] = {}
 
     @property
     def run_dir(self) -> Path:
@@ -108,6 +143,7 @@ class Campaign:
     async def run(self) -> None:
         """Run to the end: every agent finished, stopped, or the wall-clock budget spent."""
         self.bus.start()
+        poller = asyncio.create_task(self._poll_commands(), name="commands")
         self.bus.publish(
             CampaignStarted(
                 campaign_id=self.campaign_id,
@@ -128,6 +164,7 @@ class Campaign:
                         "campaign_dollars": self.settings.campaign_dollars,
                     }.items() if value is not None
                 },
+                settings=self.settings.model_dump(mode="json"),
             )
         )
         reason = "all agents finished"
@@ -156,6 +193,8 @@ class Campaign:
             for runner in runners:
                 runner.cancel()
             await asyncio.shield(asyncio.gather(*runners, return_exceptions=True))
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
             await asyncio.shield(self._shutdown(reason))
 
     async def _prepare(self) -> W2STask:
@@ -242,6 +281,7 @@ class Campaign:
                 limits=limits,
                 on_sandbox_lost=self._hold_agent,
                 on_budget_reached=self._budget_reached,
+                approvals=self.approvals,
             )
             if agent.status_before_pause is not None:  # paused while the task was prepared
                 agent.status_before_pause = agent.researcher.status
@@ -271,26 +311,175 @@ class Campaign:
         await self.bus.close()
         self._done.set()
 
-    # Supervisor commands. Each is recorded, then applied between the agent's steps.
+    # Supervisor commands: rows of the store's commands table, applied once each, in order.
 
-    def _targets(self, agent_id: str | None) -> list[str]:
+    async def send(self, command: Command) -> CommandOutcome:
+        """The in-process control channel: record ``command`` in the commands table, apply
+        every command not applied yet (in row order), and return this one's outcome."""
+        stored = await self._store.add_command(command)
+        await self.apply_pending()
+        outcome = self._outcomes.pop(stored.command_id, None)
+        if outcome is None:  # applied by the polling loop in the meantime: look it up
+            raise AssertionError(f"command {stored.command_id} was not applied")
+        return outcome
+
+    async def apply_pending(self) -> None:
+        """Apply the commands viewers (or ``send``) added since the last one applied."""
+        async with self._command_lock:
+            for command in await self._store.read_commands(self._last_command_id):
+                self._last_command_id = command.command_id
+                try:
+                    await self._apply(command)
+                except CommandRefused as refused:
+                    self.bus.publish(CommandRefused_(agent_id=getattr(command, "agent_id", None),
+                                                     command_id=command.command_id, command=command,
+                                                     reason=str(refused)))
+                    self._outcomes[command.command_id] = CommandOutcome(command, False, str(refused))
+                else:
+                    self._outcomes.setdefault(command.command_id, CommandOutcome(command, True))
+                while len(self._outcomes) > 1000:  # nobody waits for old outcomes
+                    self._outcomes.pop(next(iter(self._outcomes)))
+
+    async def _poll_commands(self) -> None:
+        while True:
+            await asyncio.sleep(COMMAND_POLL_S)
+            try:
+                await self.apply_pending()
+            except Exception:  # a failing poll must not end the campaign; it is retried
+                log.exception("applying commands failed")
+
+    def _applied(self, command: Command, agent_id: str | None = None) -> None:
+        self.bus.publish(CommandApplied(agent_id=agent_id, command_id=command.command_id, command=command))
+        self._outcomes[command.command_id] = CommandOutcome(command, True)
+
+    async def _apply(self, command: Command) -> None:
         if self.finished:
             raise CommandRefused("the campaign has finished")
+        match command:
+            case Pause():
+                targets = self._targets(command.agent_id)
+                self._applied(command, command.agent_id)
+                for target in targets:
+                    if self._agents[target].status_before_pause is None:
+                        await self._hold(target, f"paused by {command.viewer}", freeze_sandbox=True)
+            case Resume():
+                targets = self._targets(command.agent_id)
+                self._applied(command, command.agent_id)
+                for target in targets:
+                    if self._agents[target].status_before_pause is not None:
+                        await self._release(target)
+            case Redirect():
+                message = command.message.strip()
+                if not message:
+                    raise CommandRefused("a redirect needs a message")
+                if len(message) > MAX_MESSAGE_CHARS:
+                    raise CommandRefused(f"a redirect of {len(message):,} characters is too long "
+                                         f"(at most {MAX_MESSAGE_CHARS:,})")
+                targets = self._targets(command.agent_id)
+                self._applied(command, command.agent_id)
+                for target in targets:
+                    self._agents[target].control.redirects.append(message)
+            case Stop():
+                targets = self._targets(command.agent_id)
+                self._applied(command, command.agent_id)
+                for target in targets:
+                    await self._halt(target, command.reason or f"stopped by {command.viewer}")
+            case GrantBudget():
+                await self._grant(command)
+            case Approve() | Deny() | EditApprove():
+                await self._decide(command)
+            case RevokeGrant():
+                if command.grant_id not in self.approvals.grants:
+                    raise CommandRefused(f"no grant #{command.grant_id} (or it was revoked already)")
+                self._applied(command)
+                self.approvals.revoke(command.grant_id)
+
+    async def _decide(self, command: Approve | Deny | EditApprove) -> None:
+        try:
+            request = self.approvals.request(command.request_id)
+        except DecisionRefused as exc:
+            raise CommandRefused(str(exc)) from None
+        if request.kind == "budget":
+            if isinstance(command, EditApprove):
+                raise CommandRefused(f"request #{command.request_id} is a budget checkpoint: approve or deny it")
+            self._applied(command, request.agent_id)
+            if isinstance(command, Approve):
+                self.approvals.close_budget(request.request_id, "approved", command)
+                await self._grant_reached(request.agent_id, command)
+            else:
+                self.approvals.close_budget(request.request_id, "denied", command, reason=command.reason)
+                await self._halt(request.agent_id, f"budget not granted: {command.reason}")
+            return
+        if isinstance(command, EditApprove):
+            spec_error = self._tool_arguments_error(request.tool, command.arguments)
+            if spec_error:
+                raise CommandRefused(spec_error)
+        self._applied(command, request.agent_id)
+        self.approvals.decide(command)
+
+    @staticmethod
+    def _tool_arguments_error(tool: str, arguments: dict[str, object]) -> str | None:
+        from agents.tools import TOOLS_BY_NAME, validation_message
+
+        spec = TOOLS_BY_NAME.get(tool)
+        if spec is None:
+            return None
+        try:
+            spec.args.model_validate(arguments)
+        except ValidationError as exc:
+            return "the edited call is not valid: " + validation_message(tool, exc)
+        return None
+
+    async def _grant(self, command: GrantBudget) -> None:
+        if command.agent_id is not None and command.agent_id not in self._agents:
+            raise CommandRefused(f"no agent {command.agent_id!r}")
+        if command.budget is None or command.amount is None:
+            if command.agent_id is None:
+                raise CommandRefused("name the budget and the amount for a campaign-wide grant")
+            await self._grant_reached(command.agent_id, command)
+            return
+        scope = CAMPAIGN if command.agent_id is None else command.agent_id
+        try:
+            new_limit = self.budgets.grant(scope, command.budget, command.amount)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        self._applied(command, command.agent_id)
+        self._granted(scope, command.budget, command.amount, new_limit)
+
+    async def _grant_reached(self, agent_id: str, command: Command) -> None:
+        """Half again the budget that holds ``agent_id`` (at least one unit)."""
+        agent = self._agents[agent_id]
+        hit = agent.budget_hit
+        if hit is None:
+            raise CommandRefused(f"{agent_id} is not held by a budget")
+        amount = max(1.0, hit.limit * 0.5) if hit.name != "dollars" else max(0.01, hit.limit * 0.5)
+        new_limit = self.budgets.grant(hit.scope, hit.name, amount)
+        if not isinstance(command, Approve):
+            self._applied(command, agent_id)
+        self._granted(hit.scope, hit.name, amount, new_limit)
+
+    def _granted(self, scope: str, budget: BudgetName, amount: float, new_limit: float) -> None:
+        self.bus.publish(BudgetGranted(agent_id=None if scope == CAMPAIGN else scope, budget=budget, amount=amount,
+                                       new_limit=new_limit))
+        for target, agent in self._agents.items():
+            hit = agent.budget_hit
+            if hit is not None and hit.name == budget and hit.scope == scope and not agent.ended:
+                agent.budget_hit = None
+                if agent.budget_request is not None:
+                    self.approvals.close_budget(agent.budget_request, "approved", None)
+                    agent.budget_request = None
+                if agent.status_before_pause is not None:
+                    asyncio.get_running_loop().create_task(self._release(target))
+
+    def _targets(self, agent_id: str | None) -> list[str]:
         if agent_id is None:
             return [a for a, s in self._agents.items() if not s.ended]
         agent = self._agents.get(agent_id)
         if agent is None:
-            raise CommandRefused(f"no agent {agent_id!r}")
+            raise CommandRefused(f"no agent {agent_id!r} (agents: {', '.join(self._agents)})")
         if agent.ended:
             raise CommandRefused(f"{agent_id} has already {agent.status}")
         return [agent_id]
-
-    async def pause(self, agent_id: str | None = None) -> None:
-        """Pause one agent (or all): its running command is frozen, no new step starts."""
-        for target in self._targets(agent_id):
-            if self._agents[target].status_before_pause is None:
-                self.bus.publish(SupervisorCommandIssued(agent_id=target, command="pause"))
-                await self._hold(target, "by supervisor", freeze_sandbox=True)
 
     async def _hold(self, agent_id: str, reason: str, *, freeze_sandbox: bool) -> None:
         agent = self._agents[agent_id]
@@ -307,17 +496,11 @@ class Campaign:
         if self._agents[agent_id].status_before_pause is None:
             await self._hold(agent_id, f"sandbox unavailable: {problem}", freeze_sandbox=False)
 
-    async def resume(self, agent_id: str | None = None) -> None:
-        for target in self._targets(agent_id):
-            agent = self._agents[target]
-            if agent.status_before_pause is None:
-                continue
-            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="resume"))
-            await self._release(target)
-
     async def _release(self, target: str) -> None:
         """Undo ``_hold``: thaw the sandbox and let the loop go on."""
         agent = self._agents[target]
+        if agent.status_before_pause is None:
+            return
         if agent.sandbox and agent.sandbox.paused:
             await agent.sandbox.resume()
         status, agent.status_before_pause = agent.status_before_pause or "thinking", None
@@ -326,23 +509,9 @@ class Campaign:
         self.bus.publish(AgentStatusChanged(agent_id=target, status=status))
         agent.control.running.set()
 
-    async def toggle_pause(self, agent_id: str) -> None:
-        if agent_id in self._agents and self._agents[agent_id].status_before_pause is not None:
-            await self.resume(agent_id)
-        else:
-            await self.pause(agent_id)
-
-    async def redirect(self, agent_id: str, message: str) -> None:
-        """Give an agent a message it reads before its next turn."""
-        message = message.strip()
-        if not message:
-            raise CommandRefused("a redirect needs a message")
-        for target in self._targets(agent_id):
-            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="redirect", message=message))
-            self._agents[target].control.redirects.append(message)
-
     async def _budget_reached(self, agent_id: str, hit: BudgetHit) -> None:
-        """A budget is reached: the engine pauses the agent, with the reason, until a grant."""
+        """A budget is reached: the engine pauses the agent, with the reason, until a grant;
+        the checkpoint waits in the approvals queue."""
         agent = self._agents[agent_id]
         if agent.budget_hit == hit and agent.status_before_pause is not None:
             return
@@ -350,43 +519,9 @@ class Campaign:
         self.bus.publish(BudgetReached(agent_id=agent_id, budget=hit.name, limit=hit.limit, used=hit.used,
                                        scope="campaign" if hit.scope == CAMPAIGN else "agent"))
         self.bus.publish(EngineDecided(agent_id=agent_id, decision="pause", reason=hit.describe()))
+        agent.budget_request = self.approvals.ask_budget(agent_id, hit.name, hit.describe())
         if agent.status_before_pause is None:
             await self._hold(agent_id, f"budget: {hit.describe()}", freeze_sandbox=False)
-
-    async def grant(self, agent_id: str | None, budget: BudgetName, amount: float) -> float:
-        """Raise a budget of one agent (or of the whole campaign, ``agent_id`` None) and let
-        the agents it held go on; returns the new limit."""
-        if self.finished:
-            raise CommandRefused("the campaign has finished")
-        if agent_id is not None and agent_id not in self._agents:
-            raise CommandRefused(f"no agent {agent_id!r}")
-        scope = CAMPAIGN if agent_id is None else agent_id
-        try:
-            new_limit = self.budgets.grant(scope, budget, amount)
-        except ValueError as exc:
-            raise CommandRefused(str(exc)) from None
-        self.bus.publish(SupervisorCommandIssued(agent_id=agent_id, command="grant", message=f"{budget} +{amount:g}"))
-        self.bus.publish(BudgetGranted(agent_id=agent_id, budget=budget, amount=amount, new_limit=new_limit))
-        for target, agent in self._agents.items():
-            hit = agent.budget_hit
-            if hit is not None and hit.name == budget and hit.scope == scope and not agent.ended:
-                agent.budget_hit = None
-                if agent.status_before_pause is not None:
-                    await self._release(target)
-        return new_limit
-
-    async def grant_reached(self, agent_id: str) -> tuple[BudgetName, float]:
-        """Grant half again the budget that holds ``agent_id`` (at least one unit); returns
-        (budget, new limit). The supervisor's one-key answer to a budget checkpoint."""
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            raise CommandRefused(f"no agent {agent_id!r}")
-        hit = agent.budget_hit
-        if hit is None:
-            raise CommandRefused(f"{agent_id} is not held by a budget")
-        amount = max(1.0, hit.limit * 0.5) if hit.name != "dollars" else max(0.01, hit.limit * 0.5)
-        scope = None if hit.scope == CAMPAIGN else agent_id
-        return hit.name, await self.grant(scope, hit.name, amount)
 
     async def _engine_stop(self, reason: str) -> None:
         """The engine's own decision (its wall-clock budget ran out): recorded as such."""
@@ -396,20 +531,43 @@ class Campaign:
             self.bus.publish(EngineDecided(agent_id=target, decision="stop", reason=reason))
             await self._halt(target, reason)
 
-    async def stop(self, agent_id: str | None = None, reason: str = "by supervisor") -> None:
-        for target in self._targets(agent_id):
-            self.bus.publish(SupervisorCommandIssued(agent_id=target, command="stop", message=reason))
-            await self._halt(target, reason)
-
     async def _halt(self, target: str, reason: str) -> None:
         agent = self._agents[target]
         agent.control.stop_reason = reason
+        self.approvals.withdraw_agent(target, f"{target} was stopped")
         if agent.sandbox:
             if agent.status_before_pause is not None:
                 await agent.sandbox.resume()
             await agent.sandbox.close()  # a running command ends now, not at its timeout
         agent.status_before_pause = None
         agent.control.running.set()
+
+    # Convenience for code in this process (tests, the headless runner): commands by name.
+
+    async def _send_checked(self, command: Command) -> None:
+        outcome = await self.send(command)
+        if not outcome.applied:
+            raise CommandRefused(outcome.reason)
+
+    async def pause(self, agent_id: str | None = None) -> None:
+        await self._send_checked(Pause(agent_id=agent_id, viewer="api"))
+
+    async def resume(self, agent_id: str | None = None) -> None:
+        await self._send_checked(Resume(agent_id=agent_id, viewer="api"))
+
+    async def redirect(self, agent_id: str, message: str) -> None:
+        await self._send_checked(Redirect(agent_id=agent_id, message=message, viewer="api"))
+
+    async def stop(self, agent_id: str | None = None, reason: str = "by supervisor") -> None:
+        await self._send_checked(Stop(agent_id=agent_id, reason=reason, viewer="api"))
+
+    async def grant_reached(self, agent_id: str) -> tuple[BudgetName, float]:
+        hit = self._agents[agent_id].budget_hit if agent_id in self._agents else None
+        await self._send_checked(GrantBudget(agent_id=agent_id, viewer="api"))
+        assert hit is not None
+        limit = self.budgets.limit(hit.scope, hit.name)
+        assert limit is not None
+        return hit.name, limit
 
     async def wait(self) -> None:
         await self._done.wait()

@@ -13,9 +13,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from agents.commands import BudgetName, Command
 from agents.conversation import AssistantBlock, Message, ToolResultBlock
 
-AgentStatus = Literal["starting", "thinking", "running", "paused", "finished", "failed"]
+AgentStatus = Literal["starting", "thinking", "running", "awaiting_approval", "paused", "finished", "failed"]
 
 
 class EventBase(BaseModel):
@@ -37,6 +38,7 @@ class CampaignStarted(EventBase):
     budget: dict[str, float]
     researcher: str = "baseline"
     model: str = ""
+    settings: dict[str, object] = Field(default_factory=dict)  # all of them, for --resume
 
 
 class TaskPrepared(EventBase):
@@ -170,6 +172,16 @@ class ToolOutputEmitted(EventBase):
     line: str
 
 
+class ToolCallStarted(EventBase):
+    """A tool call begins to execute, with the arguments that actually run. A call started
+    and never finished (the engine died) is reported to the model as interrupted."""
+
+    kind: Literal["tool_call_started"] = "tool_call_started"
+    call_id: str
+    tool: str
+    arguments: dict[str, object]
+
+
 class ToolCallFinished(EventBase):
     """A tool call ended; `result` is exactly what the model reads back (same id as its
     tool_use block)."""
@@ -212,12 +224,76 @@ class ReproductionJudged(EventBase):
     shuffled_pgr: float | None = None
 
 
-class SupervisorCommandIssued(EventBase):
-    """A command from the person in charge, recorded before it is applied."""
+class CommandApplied(EventBase):
+    """The engine applied a supervisor command (row ``command_id`` of the commands table)."""
 
-    kind: Literal["supervisor_command_issued"] = "supervisor_command_issued"
-    command: Literal["pause", "resume", "redirect", "stop", "grant"]
-    message: str = ""
+    kind: Literal["command_applied"] = "command_applied"
+    command_id: int
+    command: Command
+
+
+class CommandRefused(EventBase):
+    """The engine refused a command, and why; nothing changed."""
+
+    kind: Literal["command_refused"] = "command_refused"
+    command_id: int
+    command: Command
+    reason: str
+
+
+ApprovalKind = Literal["tool", "budget"]
+
+
+class ApprovalRequested(EventBase):
+    """An agent waits for the supervisor: a tool call the policy says to ask about, or a
+    budget checkpoint. One queue across agents, oldest first."""
+
+    kind: Literal["approval_requested"] = "approval_requested"
+    request_id: int
+    request_kind: ApprovalKind = "tool"
+    call_id: str = ""
+    tool: str = ""
+    arguments: dict[str, object] = Field(default_factory=dict)
+    rule: str = ""  # the policy rule that asked, in words
+    budget: BudgetName | None = None
+
+
+class ApprovalDecided(EventBase):
+    """The supervisor decided a request (``decision``), by command ``command_id``."""
+
+    kind: Literal["approval_decided"] = "approval_decided"
+    request_id: int
+    decision: Literal["approved", "denied", "edited"]
+    command_id: int
+    viewer: str = ""
+    reason: str = ""
+    arguments: dict[str, object] | None = None  # what runs, when edited
+    grant_id: int | None = None  # when approved "always"
+
+
+class ApprovalWithdrawn(EventBase):
+    """A pending request went away without a decision (its agent was stopped, or a grant
+    now covers it)."""
+
+    kind: Literal["approval_withdrawn"] = "approval_withdrawn"
+    request_id: int
+    reason: str
+
+
+class GrantAdded(EventBase):
+    """An "approve always": calls of ``tool`` (with ``prefix``, commands starting so) by
+    ``agent_id`` (None: every agent) run without asking, until revoked."""
+
+    kind: Literal["grant_added"] = "grant_added"
+    grant_id: int
+    tool: str
+    prefix: str = ""
+    scope: str  # in words, shown to the supervisor
+
+
+class GrantRevoked(EventBase):
+    kind: Literal["grant_revoked"] = "grant_revoked"
+    grant_id: int
 
 
 class EngineDecided(EventBase):
@@ -227,9 +303,6 @@ class EngineDecided(EventBase):
     kind: Literal["engine_decided"] = "engine_decided"
     decision: Literal["stop", "pause"]
     reason: str
-
-
-BudgetName = Literal["tokens", "dollars", "wall_s", "turns", "submissions"]
 
 
 class BudgetReached(EventBase):
@@ -305,11 +378,18 @@ Event = Annotated[
         TurnCompleted,
         TurnFailed,
         Compacted,
+        ToolCallStarted,
         ToolOutputEmitted,
         ToolCallFinished,
         SubmissionScored,
         ReproductionJudged,
-        SupervisorCommandIssued,
+        CommandApplied,
+        CommandRefused,
+        ApprovalRequested,
+        ApprovalDecided,
+        ApprovalWithdrawn,
+        GrantAdded,
+        GrantRevoked,
         EngineDecided,
         BudgetReached,
         BudgetGranted,

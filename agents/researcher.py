@@ -13,6 +13,7 @@ event, never a crashed campaign.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agents.approvals import Approvals
 from agents.backend import AssistantTurn, BackendError, ResearcherBackend, TurnBroken, TurnRequest
 from agents.budgets import BudgetHit, BudgetKeeper
 from agents.bus import EventBus
@@ -35,6 +37,7 @@ from agents.events import (
     MessageAdded,
     TokenUsage,
     ToolCallFinished,
+    ToolCallStarted,
     ToolOutputEmitted,
     TurnCompleted,
     TurnFailed,
@@ -161,6 +164,7 @@ class Researcher:
         limits: LoopLimits = LoopLimits(),
         on_sandbox_lost: Callable[[str, str], Awaitable[None]] | None = None,
         on_budget_reached: BudgetCallback | None = None,
+        approvals: Approvals | None = None,
     ) -> None:
         self.agent_id = agent_id
         self._backend = backend
@@ -176,6 +180,7 @@ class Researcher:
         self._limits = limits
         self._on_sandbox_lost = on_sandbox_lost
         self._on_budget_reached = on_budget_reached
+        self._approvals = approvals
         self.conversation: list[Message] = []
         self.turns = 0
         self._last_context = 0
@@ -320,20 +325,34 @@ class Researcher:
         self._last_context = after
 
     async def _run_tool(self, use: ToolUseBlock) -> ToolOutcome:
+        started = time.monotonic()
+        arguments = dict(use.input)
+        edited = False
+        if self._approvals is not None:
+            decision = await self._approvals.check(self.agent_id, use.id, use.name, arguments,
+                                                   on_ask=lambda: self._set_status("awaiting_approval"))
+            if decision.withdrawn:
+                await self._control.checkpoint()  # stopped: raises; otherwise treat as denied
+            if not decision.run:
+                return self._finished(use, ToolOutcome(
+                    ToolResultBlock(tool_use_id=use.id, is_error=True, content=f"not run: {decision.reason}"),
+                    f"not run: {decision.reason}"), started)
+            arguments, edited = dict(decision.arguments or arguments), decision.edited
+            await self._control.checkpoint()  # a pause that came while it waited holds it here
         self._set_status("running")
         if use.name == "submit_predictions":
             await self._respect_budgets(("submissions",))
+        self._bus.publish(ToolCallStarted(agent_id=self.agent_id, call_id=use.id, tool=use.name, arguments=arguments))
 
         def on_output(stream: str, line: str) -> None:
             self._bus.publish(ToolOutputEmitted(agent_id=self.agent_id, call_id=use.id,
                                                 stream="stderr" if stream == "stderr" else "stdout",
                                                 line=line.rstrip("\n")))
 
-        started = time.monotonic()
         outcome: ToolOutcome | None = None
         for attempt in range(1, SANDBOX_ATTEMPTS + 1):
             try:
-                outcome = await self._toolbox.execute(use.id, use.name, use.input, on_output)
+                outcome = await self._toolbox.execute(use.id, use.name, arguments, on_output)
                 break
             except SandboxUnavailableError as lost:
                 # Not the agent's doing: hold the agent for the human, then retry the call.
@@ -348,6 +367,13 @@ class Researcher:
                 await self._on_sandbox_lost(self.agent_id, str(lost))
                 await self._control.checkpoint()
         assert outcome is not None
+        if edited:
+            note = f"The supervisor edited this call before it ran; it ran with arguments {json.dumps(arguments)}.\n"
+            outcome = ToolOutcome(outcome.result.model_copy(update={"content": note + outcome.result.content}),
+                                  f"edited by the supervisor; {outcome.summary}", outcome.internal_error)
+        return self._finished(use, outcome, started)
+
+    def _finished(self, use: ToolUseBlock, outcome: ToolOutcome, started: float) -> ToolOutcome:
         self._bus.publish(ToolCallFinished(agent_id=self.agent_id, call_id=use.id, tool=use.name, ok=outcome.ok,
                                            summary=outcome.summary, duration_s=time.monotonic() - started,
                                            result=outcome.result))

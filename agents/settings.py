@@ -14,6 +14,8 @@ from typing import Any
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agents.approvals import ApprovalRule
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -117,6 +119,11 @@ class AarSettings(BaseSettings):
     agent_wall_s: float | None = Field(None, gt=0, description="Seconds one agent may run.")
     campaign_tokens: int | None = Field(None, ge=1, description="Tokens the whole campaign may use.")
     campaign_dollars: float | None = Field(None, gt=0, description="Dollars the whole campaign may spend.")
+    approvals: list[ApprovalRule] = Field(
+        default_factory=list,
+        description="Approval policy: rules {tool, command, path, action} (auto / ask / deny), first match "
+        "wins; no match: auto. Changeable live.",
+    )
     max_turns: int = Field(60, ge=1, description="Model turns per agent before it is paused for a grant.")
     max_wall_s: float = Field(
         900.0, gt=0, description="Wall-clock budget of the whole campaign, set-up included."

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import aiosqlite
 
+from agents.commands import Command, command_from_json, command_to_json
 from agents.events import Event, event_from_json, event_to_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: before the commands table; its campaigns still open for review
 APP_ID = "aar"
+BUSY_TIMEOUT_MS = 5000  # the engine and attached viewers write one file from several processes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +34,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_agent ON events (agent_id, seq);
 CREATE INDEX IF NOT EXISTS events_kind ON events (kind, seq);
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    viewer TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
 
 
@@ -41,9 +50,12 @@ class StoreError(Exception):
 class EventStore:
     """Append-only event log of one campaign."""
 
-    def __init__(self, path: Path, conn: aiosqlite.Connection, *, readonly: bool) -> None:
+    def __init__(self, path: Path, conn: aiosqlite.Connection, *, readonly: bool, version: int = SCHEMA_VERSION,
+                 events_writable: bool | None = None) -> None:
         self.path = path
         self.readonly = readonly
+        self.version = version
+        self.events_writable = (not readonly) if events_writable is None else events_writable
         self._conn = conn
         self._pending: list[Event] = []
         self._write_lock = asyncio.Lock()
@@ -59,6 +71,7 @@ class EventStore:
             raise StoreError(f"directory {path.parent} does not exist")
         conn = await aiosqlite.connect(path)
         try:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.executescript(_SCHEMA)
@@ -74,7 +87,22 @@ class EventStore:
 
     @classmethod
     async def open(cls, path: Path) -> EventStore:
-        """Open an existing store read-only, checking that it really is one."""
+        """Open an existing store read-only (review), checking that it really is one."""
+        return await cls._open(path, mode="review")
+
+    @classmethod
+    async def attach(cls, path: Path) -> EventStore:
+        """Open a store as a viewer: read its events and append commands (never events).
+        A store of schema 1 (no commands table) opens for reading only."""
+        return await cls._open(path, mode="viewer")
+
+    @classmethod
+    async def reopen(cls, path: Path) -> EventStore:
+        """Open an existing store for its engine again (``--resume``): events append after the last."""
+        return await cls._open(path, mode="engine")
+
+    @classmethod
+    async def _open(cls, path: Path, *, mode: str) -> EventStore:
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"{path}: no such campaign store")
@@ -83,8 +111,10 @@ class EventStore:
                 pass
         except OSError as exc:
             raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
-        conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
+        uri = f"file:{path}?mode=ro" if mode == "review" else f"file:{path}?mode=rw"
+        conn = await aiosqlite.connect(uri, uri=True)
         try:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             rows = await conn.execute_fetchall("SELECT key, value FROM meta")
             meta = {str(k): str(v) for k, v in rows}
         except sqlite3.DatabaseError:
@@ -94,17 +124,26 @@ class EventStore:
             await conn.close()
             raise StoreError(f"{path} is not an aar campaign store")
         version = int(meta.get("schema_version", "0"))
-        if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             await conn.close()
-            raise StoreError(
-                f"{path} has schema version {version}; this aar reads version {SCHEMA_VERSION}"
-            )
-        return cls(path, conn, readonly=True)
+            raise StoreError(f"{path} was written by a newer aar (store schema {version}); this aar reads "
+                             f"schema {SCHEMA_VERSION} and older: upgrade aar to open it")
+        if version not in READABLE_VERSIONS:
+            await conn.close()
+            raise StoreError(f"{path} has schema version {version}; this aar reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
+        if mode == "engine" and version != SCHEMA_VERSION:
+            await conn.close()
+            raise StoreError(f"{path} is a campaign of an older aar (store schema {version}): it can be "
+                             "reviewed and exported, not resumed")
+        readonly = mode == "review" or (mode == "viewer" and version < SCHEMA_VERSION)
+        return cls(path, conn, readonly=readonly, version=version, events_writable=mode == "engine")
 
     def append(self, event: Event) -> None:
         """Buffer one event; it is written by the next `flush()`."""
-        if self.readonly:
-            raise StoreError(f"{self.path} is open read-only")
+        if not self.events_writable:
+            raise StoreError(f"{self.path} is open read-only" if self.readonly else
+                             f"{self.path} is open as a viewer: only its engine appends events")
         if self._closed:
             raise StoreError(f"{self.path} is closed")
         self._pending.append(event)
@@ -149,6 +188,27 @@ class EventStore:
         """Every stored event, in order."""
         return [e async for e in self.read()]
 
+    async def add_command(self, command: Command) -> Command:
+        """Append a command to the commands table (committed at once); returns it with its id."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only: commands cannot be sent")
+        body = command_to_json(command.model_copy(update={"command_id": 0}))
+        async with self._write_lock:
+            cursor = await self._conn.execute(
+                "INSERT INTO commands (ts, viewer, body) VALUES (?, ?, ?)", (command.issued_at, command.viewer, body)
+            )
+            await self._conn.commit()
+        row_id = cursor.lastrowid
+        assert row_id is not None
+        return command.model_copy(update={"command_id": int(row_id)})
+
+    async def read_commands(self, after_id: int = 0) -> list[Command]:
+        """Commands with a row id above ``after_id``, in order (none in a schema-1 store)."""
+        if self.version < 2:
+            return []
+        rows = await self._conn.execute_fetchall("SELECT id, body FROM commands WHERE id > ? ORDER BY id", (after_id,))
+        return [command_from_json(body).model_copy(update={"command_id": int(row_id)}) for row_id, body in rows]
+
     async def last_seq(self) -> int:
         rows = list(await self._conn.execute_fetchall("SELECT MAX(seq) FROM events"))
         return int(rows[0][0] or 0)
@@ -165,7 +225,7 @@ class EventStore:
         if self._closed:
             return
         try:
-            if not self.readonly:
+            if self.events_writable:
                 await asyncio.shield(self.flush())
         finally:
             self._closed = True

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 
+from agents.commands import describe
 from agents.conversation import RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolUseBlock
 from agents.events import (
     AgentFinished,
     AgentStarted,
     AgentStatusChanged,
+    ApprovalDecided,
+    ApprovalRequested,
+    ApprovalWithdrawn,
     BlockCompleted,
     BudgetGranted,
+    CommandApplied,
+    CommandRefused,
+    GrantAdded,
+    GrantRevoked,
     BudgetReached,
     Compacted,
     EngineDecided,
@@ -20,7 +28,6 @@ from agents.events import (
     NoteAdded,
     ReproductionJudged,
     SubmissionScored,
-    SupervisorCommandIssued,
     ToolCallFinished,
     ToolOutputEmitted,
     TurnCompleted,
@@ -112,9 +119,26 @@ def transcript_lines(event: Event) -> list[str]:
                 f"(other teacher PGR {fmt_pgr(event.rerun_pgr)}, shuffled labels PGR "
                 f"{fmt_pgr(event.shuffled_pgr)}); {event.reason}"
             ]
-        case SupervisorCommandIssued():
-            extra = f": {event.message}" if event.message else ""
-            return [f"## supervisor: {event.command}{extra}"]
+        case CommandApplied():
+            return [f"## supervisor ({event.command.viewer}): {describe(event.command)}"]
+        case CommandRefused():
+            return [f"## refused command from {event.command.viewer} ({describe(event.command)}): {event.reason}"]
+        case ApprovalRequested() if event.request_kind == "budget":
+            return [f"?? request #{event.request_id}: budget checkpoint ({event.rule}); awaiting the supervisor"]
+        case ApprovalRequested():
+            args = _short(json.dumps(event.arguments, ensure_ascii=False), 200)
+            return [f"?? request #{event.request_id}: {event.tool} {args} awaits approval ({event.rule})"]
+        case ApprovalDecided():
+            extra = f": {event.reason}" if event.reason else ""
+            if event.arguments is not None:
+                extra = f"; runs {_short(json.dumps(event.arguments, ensure_ascii=False), 200)}"
+            return [f"## request #{event.request_id} {event.decision} by {event.viewer}{extra}"]
+        case ApprovalWithdrawn():
+            return [f"## request #{event.request_id} withdrawn: {event.reason}"]
+        case GrantAdded():
+            return [f"## grant #{event.grant_id}: {event.scope}"]
+        case GrantRevoked():
+            return [f"## grant #{event.grant_id} revoked"]
         case AgentStatusChanged() if event.status in ("paused", "failed"):
             reason = f" ({event.reason})" if event.reason else ""
             return [f"== {event.status}{reason}"]

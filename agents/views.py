@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 
 from agents.events import (
     AgentFinished,
+    ApprovalDecided,
+    ApprovalRequested,
+    ApprovalWithdrawn,
+    GrantAdded,
+    GrantRevoked,
     AgentStarted,
     AgentStatus,
     AgentStatusChanged,
@@ -85,6 +90,12 @@ class CampaignView:
     researcher: str = ""
     model: str = ""
     forum: list[ForumPosted] = field(default_factory=list)
+    approvals: dict[int, ApprovalRequested] = field(default_factory=dict)  # pending, by request id
+    grants: dict[int, GrantAdded] = field(default_factory=dict)  # "approve always" in force
+
+    def approval_queue(self) -> list[ApprovalRequested]:
+        """Pending requests across agents, oldest first."""
+        return [self.approvals[r] for r in sorted(self.approvals)]
 
     @property
     def tokens(self) -> int:
@@ -181,6 +192,14 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
             view.forum.append(event)
             if event.agent_id:
                 view.agent(event.agent_id).forum_posts += 1
+        case ApprovalRequested():
+            view.approvals[event.request_id] = event
+        case ApprovalDecided() | ApprovalWithdrawn():
+            view.approvals.pop(event.request_id, None)
+        case GrantAdded():
+            view.grants[event.grant_id] = event
+        case GrantRevoked():
+            view.grants.pop(event.grant_id, None)
         case ReproductionJudged():
             view.verdicts[event.submission_id] = event.verdict
         case AgentFinished():

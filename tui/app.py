@@ -3,13 +3,15 @@
 Events arrive through a bus subscription into a plain list; a 10 Hz timer folds them
 into the read model and writes the selected agent's new transcript lines in one
 batch, and tables refresh at 2 Hz (a DataTable update redraws the whole table).
-The app never changes agent state: pause, resume, redirect and stop go to the
-campaign, which records them as events.
+The app never holds the engine: it reads events from a feed (the bus in the engine's
+process, or a tail of the store when attached) and sends typed commands through a
+control channel; the engine applies them and answers with events.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
@@ -20,8 +22,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Log
 
-from agents.campaign import Campaign, CommandRefused
-from agents.events import Event
+from agents.commands import Approve, Command, Deny, GrantBudget, Pause, Redirect, Resume, Stop
+from agents.control import Control, EngineGone, EventFeed
+from agents.events import ApprovalRequested, Event
 from agents.views import TRANSCRIPT_LINES_KEPT, CampaignView, apply
 from tui.redirect import RedirectScreen
 from tui.widgets import AgentTable, CampaignSummary, Leaderboard
@@ -43,20 +46,32 @@ class AarApp(App[None]):
         Binding("R", "resume_all", "Resume all", id="campaign.resume_all"),
         Binding("o", "toggle_order", "Rank public/private", id="leaderboard.order"),
         Binding("g", "grant", "Grant budget", id="agent.grant"),
+        Binding("a", "approve", "Approve", id="approvals.approve"),
+        Binding("d", "deny", "Deny", id="approvals.deny"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, campaign: Campaign | None = None, events: Sequence[Event] = ()) -> None:
+    def __init__(
+        self,
+        feed: EventFeed | None = None,
+        control: Control | None = None,
+        events: Sequence[Event] = (),
+        *,
+        viewer: str | None = None,
+    ) -> None:
+        """``feed`` delivers live events (the bus, or a store tail when attached); ``control``
+        sends commands (none: review, read-only); ``events`` are shown first (a replay)."""
         super().__init__()
-        self.campaign = campaign
-        self.read_only = campaign is None
+        self.control = control
+        self.read_only = control is None
+        self.viewer = viewer or f"tui-{os.getpid()}"
         self.view = CampaignView()
         self.selected: str | None = None
         self._pending: list[Event] = list(events)
         self._shown_total = 0
         self._tables_dirty = True
-        if campaign is not None:
-            campaign.bus.subscribe(self._pending.append)
+        if feed is not None:
+            feed.subscribe(self._pending.append)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -134,39 +149,34 @@ class AarApp(App[None]):
         if event.row_key.value is not None:
             self._select(event.row_key.value)
 
-    # Commands: sent to the campaign, which records and applies them.
+    # Commands: typed, sent through the control channel; the engine applies and answers them.
 
-    def _live_campaign(self) -> Campaign | None:
-        if self.campaign is None:
+    def _live(self) -> Control | None:
+        if self.control is None:
             self.notify("Review mode is read-only.", severity="warning")
             return None
-        if self.campaign.finished:
+        if self.view.phase == "finished":
             self.notify("The campaign has finished.", severity="warning")
             return None
-        return self.campaign
+        return self.control
 
     @work(exit_on_error=False, group="commands")
-    async def _send(self, command: str, agent_id: str | None, message: str = "") -> None:
-        campaign = self._live_campaign()
-        if campaign is None:
+    async def _send(self, command: Command) -> None:
+        control = self._live()
+        if control is None:
             return
         try:
-            match command:
-                case "toggle_pause" if agent_id:
-                    await campaign.toggle_pause(agent_id)
-                case "pause":
-                    await campaign.pause(agent_id)
-                case "resume":
-                    await campaign.resume(agent_id)
-                case "redirect" if agent_id:
-                    await campaign.redirect(agent_id, message)
-                case "stop":
-                    await campaign.stop(agent_id)
-                case "grant" if agent_id:
-                    budget, limit = await campaign.grant_reached(agent_id)
-                    self.notify(f"{agent_id}: {budget} budget raised to {limit:g}")
-        except CommandRefused as refused:
-            self.notify(str(refused), severity="warning")
+            outcome = await control.send(command)
+        except EngineGone as gone:
+            self.notify(str(gone), severity="error")
+            return
+        if not outcome.applied:
+            self.notify(f"refused: {outcome.reason}", severity="warning")
+
+    def _oldest_request(self) -> ApprovalRequested | None:
+        queue = self.view.approval_queue()
+        mine = [r for r in queue if r.agent_id == self.selected]
+        return (mine or queue)[0] if queue else None
 
     def action_toggle_order(self) -> None:
         """Rank the leaderboard by public PGR (what agents see) or private PGR (held out)."""
@@ -176,32 +186,59 @@ class AarApp(App[None]):
         board.show(self.view)
 
     def action_toggle_pause(self) -> None:
-        if self.selected:
-            self._send("toggle_pause", self.selected)
+        agent = self.view.agents.get(self.selected or "")
+        if agent is not None:
+            kind = Resume if agent.status == "paused" else Pause
+            self._send(kind(agent_id=agent.agent_id, viewer=self.viewer))
 
     def action_pause_all(self) -> None:
-        self._send("pause", None)
+        self._send(Pause(viewer=self.viewer))
 
     def action_resume_all(self) -> None:
-        self._send("resume", None)
+        self._send(Resume(viewer=self.viewer))
 
     def action_stop_agent(self) -> None:
         if self.selected:
-            self._send("stop", self.selected)
+            self._send(Stop(agent_id=self.selected, reason=f"stopped by {self.viewer}", viewer=self.viewer))
+
+    def action_approve(self) -> None:
+        """Approve the selected agent's oldest request (else the oldest of all)."""
+        request = self._oldest_request()
+        if request is None:
+            self.notify("No request awaits approval.")
+            return
+        self._send(Approve(request_id=request.request_id, viewer=self.viewer))
+
+    def action_deny(self) -> None:
+        """Deny the oldest request, with a reason the model reads."""
+        request = self._oldest_request()
+        if request is None:
+            self.notify("No request awaits approval.")
+            return
+        if self._live() is None:
+            return
+
+        def send(reason: str | None) -> None:
+            if reason is not None:
+                self._send(Deny(request_id=request.request_id, reason=reason or "denied by the supervisor",
+                                viewer=self.viewer))
+
+        self.push_screen(RedirectScreen(f"request #{request.request_id}", prompt="Deny with a reason (the model reads it)"),
+                         send)
 
     def action_grant(self) -> None:
         """Grant half again the budget that holds the selected agent."""
         if self.selected:
-            self._send("grant", self.selected)
+            self._send(GrantBudget(agent_id=self.selected, viewer=self.viewer))
 
     def action_redirect(self) -> None:
         agent_id = self.selected
-        if agent_id is None or self._live_campaign() is None:
+        if agent_id is None or self._live() is None:
             return
 
         def send(message: str | None) -> None:
-            if message:
-                self._send("redirect", agent_id, message)
+            if message is not None:
+                self._send(Redirect(agent_id=agent_id, message=message, viewer=self.viewer))
 
         self.push_screen(RedirectScreen(agent_id), send)
 
@@ -212,6 +249,8 @@ class AarApp(App[None]):
         yield SystemCommand("Stop agent", "Stop the selected agent for good", self.action_stop_agent)
         yield SystemCommand("Pause all agents", "Freeze every running agent", self.action_pause_all)
         yield SystemCommand("Resume all agents", "Continue every paused agent", self.action_resume_all)
+        yield SystemCommand("Approve request", "Approve the oldest request awaiting approval", self.action_approve)
+        yield SystemCommand("Deny request", "Deny the oldest request, with a reason", self.action_deny)
         yield SystemCommand("Grant budget", "Raise the budget that holds the selected agent by half",
                             self.action_grant)
         yield SystemCommand("Rank leaderboard by public/private PGR", "Toggle the leaderboard's order",

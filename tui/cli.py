@@ -171,11 +171,12 @@ async def _run_headless(settings: AarSettings, db: Path) -> int:
 
 async def _run_tui(settings: AarSettings, db: Path) -> int:
     from agents.campaign import Campaign
+    from agents.control import EngineControl
     from tui.app import AarApp
 
     store = await EventStore.create(db)
     campaign = Campaign(settings, store)
-    app = AarApp(campaign)
+    app = AarApp(campaign.bus, EngineControl(campaign))
     engine = asyncio.create_task(campaign.run(), name="campaign")
     try:
         await app.run_async()

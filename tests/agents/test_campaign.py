@@ -15,7 +15,7 @@ from agents.events import (
     CampaignFinished,
     ReproductionJudged,
     SubmissionScored,
-    SupervisorCommandIssued,
+    CommandApplied,
     ToolCallFinished,
     ToolOutputEmitted,
 )
@@ -104,7 +104,7 @@ async def test_pause_freezes_an_agent_until_resume_and_redirect_reaches_it(setti
             engine.cancel()
             await asyncio.gather(engine, return_exceptions=True)
     mine = [e for e in events if e.agent_id == "agent-1"]
-    commands = [e.command for e in mine if isinstance(e, SupervisorCommandIssued)]
+    commands = [e.command.kind for e in mine if isinstance(e, CommandApplied)]
     assert commands == ["pause", "redirect", "resume"]
     supervisor = [e for e in mine if isinstance(e, MessageAdded) and e.message.origin == "supervisor"]
     assert [e.message.text() for e in supervisor] == [f"{SUPERVISOR_PREFIX} try hard labels"]

@@ -13,7 +13,7 @@ from agents.events import (
     BudgetReached,
     EngineDecided,
     Event,
-    SupervisorCommandIssued,
+    CommandApplied,
     TurnCompleted,
 )
 from agents.settings import AarSettings
@@ -57,8 +57,8 @@ async def test_a_turn_budget_pauses_the_agent_until_the_supervisor_grants_more(
             await asyncio.gather(engine, return_exceptions=True)
     granted = [e for e in events if isinstance(e, BudgetGranted)]
     assert [(g.budget, g.amount, g.new_limit) for g in granted] == [("turns", 1.0, 3.0)]
-    commands = [e.command for e in events if isinstance(e, SupervisorCommandIssued)]
-    assert commands == ["grant", "stop"]
+    commands = [e.command.kind for e in events if isinstance(e, CommandApplied)]
+    assert commands == ["grant_budget", "stop"]
     assert [e.decision for e in events if isinstance(e, EngineDecided)][:1] == ["pause"]
 
 
@@ -77,7 +77,7 @@ async def test_the_engines_own_stop_is_its_decision_not_a_supervisor_command(
         finally:
             engine.cancel()
             await asyncio.gather(engine, return_exceptions=True)
-    assert not [e for e in events if isinstance(e, SupervisorCommandIssued)]
+    assert not [e for e in events if isinstance(e, CommandApplied)]
     decided = [(e.agent_id, e.decision) for e in events if isinstance(e, EngineDecided)]
     assert sorted(decided) == [("agent-1", "stop"), ("agent-2", "stop")]
     reasons = {e.agent_id: e.reason for e in events if isinstance(e, AgentFinished)}

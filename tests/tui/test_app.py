@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 
 from agents.campaign import Campaign
-from agents.events import SupervisorCommandIssued
+from agents.control import EngineControl
+from agents.events import CommandApplied
 from agents.settings import AarSettings
 from agents.store import EventStore
 from tests.tui.sample_log import sample_events
@@ -27,7 +28,7 @@ async def _until(predicate, pilot, timeout: float = 300.0) -> None:
 async def test_select_an_agent_and_pause_then_resume_it(settings: AarSettings, tmp_path: Path) -> None:
     async with await EventStore.create(tmp_path / "c.db") as store:
         campaign = Campaign(settings.model_copy(update={"experiments_per_agent": 3}), store)
-        app = AarApp(campaign)
+        app = AarApp(campaign.bus, EngineControl(campaign))
         engine = asyncio.create_task(campaign.run())
         try:
             async with app.run_test(size=(180, 50)) as pilot:
@@ -51,8 +52,8 @@ async def test_select_an_agent_and_pause_then_resume_it(settings: AarSettings, t
             await asyncio.gather(engine, return_exceptions=True)
     async with await EventStore.open(tmp_path / "c.db") as reopened:
         stored = await reopened.read_all()
-    commands = [(e.agent_id, e.command) for e in stored if isinstance(e, SupervisorCommandIssued)]
-    assert commands[:2] == [("agent-2", "pause"), ("agent-2", "resume")]
+    commands = [(e.command.agent_id, e.command.kind, e.command.viewer) for e in stored if isinstance(e, CommandApplied)]
+    assert commands[:2] == [("agent-2", "pause", app.viewer), ("agent-2", "resume", app.viewer)]
 
 
 async def test_review_shows_the_stored_leaderboard_and_refuses_commands() -> None:
