@@ -473,12 +473,14 @@ class Campaign:
 
     def _targets(self, agent_id: str | None) -> list[str]:
         if agent_id is None:
-            return [a for a, s in self._agents.items() if not s.ended]
+            return [a for a, s in self._agents.items() if not s.ended and s.control.stop_reason is None]
         agent = self._agents.get(agent_id)
         if agent is None:
             raise CommandRefused(f"no agent {agent_id!r} (agents: {', '.join(self._agents)})")
         if agent.ended:
             raise CommandRefused(f"{agent_id} has already {agent.status}")
+        if agent.control.stop_reason is not None:
+            raise CommandRefused(f"{agent_id} is stopped ({agent.control.stop_reason})")
         return [agent_id]
 
     async def _hold(self, agent_id: str, reason: str, *, freeze_sandbox: bool) -> None:
