@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from agents.bus import EventBus
@@ -30,6 +32,9 @@ from agents.events import (
     GrantAdded,
     GrantRevoked,
 )
+
+if TYPE_CHECKING:
+    from agents.resume import ApprovalsRestore
 
 Action = Literal["auto", "ask", "deny"]
 PATH_ARGUMENTS = ("path",)
@@ -105,6 +110,7 @@ class Pending:
     request_id: int
     agent_id: str
     kind: Literal["tool", "budget"]
+    call_id: str = ""
     tool: str = ""
     arguments: dict[str, Any] = field(default_factory=dict)
     budget: BudgetName | None = None
@@ -143,7 +149,10 @@ class Approvals:
                 return Decision(run=True, arguments=arguments)
         if on_ask is not None:
             on_ask()
-        request = self._open(agent_id, "tool", tool=tool, arguments=arguments)
+        for waiting in self.pending.values():  # asked before the engine restarted: still waiting
+            if waiting.kind == "tool" and waiting.call_id == call_id:
+                return await self.wait(waiting.request_id)
+        request = self._open(agent_id, "tool", tool=tool, arguments=arguments, call_id=call_id)
         self._bus.publish(ApprovalRequested(agent_id=agent_id, request_id=request.request_id, call_id=call_id,
                                             tool=tool, arguments=dict(arguments), rule=rule))
         return await self.wait(request.request_id)
@@ -256,6 +265,18 @@ class Approvals:
             loop = asyncio.get_event_loop()
             request.future = loop.create_future()
             request.future.set_result(decision)
+
+    def restore(self, state: ApprovalsRestore) -> None:
+        """Take back the state at the end of the log (crash resume)."""
+        for event in state.pending:
+            self.pending[event.request_id] = Pending(event.request_id, event.agent_id or "", event.request_kind,
+                                                     call_id=event.call_id, tool=event.tool,
+                                                     arguments=dict(event.arguments), budget=event.budget)
+        self.closed.update(state.closed)
+        for grant in state.grants:
+            self.grants[grant.grant_id] = Grant(grant.grant_id, grant.agent_id, grant.tool, grant.prefix)
+        self._next_request = max(self._next_request, state.next_request)
+        self._next_grant = max(self._next_grant, state.next_grant)
 
     def queue(self) -> list[Pending]:
         """Pending requests across agents, oldest first."""

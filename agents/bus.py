@@ -40,6 +40,12 @@ class EventBus:
     def last_seq(self) -> int:
         return self._seq
 
+    def continue_from(self, seq: int) -> None:
+        """Number the next event ``seq + 1`` (a resumed engine continues its log without a gap)."""
+        if self._seq > seq:
+            raise ValueError(f"the bus already numbered {self._seq} events")
+        self._seq = seq
+
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber` with every event published from now on; returns an unsubscribe."""
         self._subscribers.append(subscriber)

@@ -31,8 +31,11 @@ from agents.events import (
     BudgetName,
     BudgetReached,
     CampaignFinished,
+    CampaignResumed,
     CampaignStarted,
     CommandApplied,
+    Event,
+    SubmissionScored,
     EngineDecided,
     ProgressReported,
     TaskPrepared,
@@ -51,7 +54,17 @@ from agents.commands import (
     RevokeGrant,
     Stop,
 )
+from agents.conversation import Message
 from agents.forum import Forum, Notebooks
+from agents.resume import (
+    AgentRestore,
+    CampaignRestore,
+    approvals_state,
+    budget_events,
+    forum_and_notes,
+    interrupted_result,
+    plan_restore,
+)
 from agents.prompts import BRIEF, directions_for, system_prompt
 from agents.reproduction import Reproducer
 from agents.researcher import AgentControl, LoopLimits, Researcher
@@ -80,9 +93,12 @@ class _Agent:
     status_before_pause: AgentStatus | None = None
     budget_hit: BudgetHit | None = None  # why the engine holds it, until a grant clears it
     budget_request: int | None = None  # its checkpoint in the approvals queue
+    done: str | None = None  # it had finished before the engine was resumed (the reason)
 
     @property
     def status(self) -> AgentStatus:
+        if self.done is not None:
+            return "finished"
         if self.status_before_pause is not None:
             return "paused"
         return self.researcher.status if self.researcher else "starting"
@@ -131,6 +147,22 @@ class Campaign:
         self._command_lock = asyncio.Lock()
         self._last_command_id = 0
         self._outcomes: dict[int, CommandOutcome] = {}
+        self._restore: CampaignRestore | None = None
+        self._log: list[Event] = []
+
+    @classmethod
+    def from_log(cls, store: EventStore, events: list[Event]) -> Campaign:
+        """The engine of a stored campaign that did not finish, its state rebuilt from ``events``
+        (``ResumeRefused`` for a finished one). ``run()`` continues it."""
+        plan = plan_restore(events)
+        settings = AarSettings.model_validate(plan.started.settings)  # as recorded: no env or config file
+        campaign = cls(settings, store, campaign_id=plan.started.campaign_id)
+        campaign._restore, campaign._log = plan, events
+        return campaign
+
+    @property
+    def store_path(self) -> Path:
+        return self._store.path
 
     @property
     def run_dir(self) -> Path:
@@ -143,7 +175,72 @@ class Campaign:
     async def run(self) -> None:
         """Run to the end: every agent finished, stopped, or the wall-clock budget spent."""
         self.bus.start()
+        loop = asyncio.get_running_loop()
+        if self._restore is not None:
+            wall_left = self._resume_state(self._restore)
+        else:
+            wall_left = self.settings.max_wall_s
+            self._publish_started()
         poller = asyncio.create_task(self._poll_commands(), name="commands")
+        reason = "all agents finished"
+        deadline = loop.time() + wall_left
+        runners: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                task = await self._prepare()
+                await self._start_agents(task)
+            runners = [asyncio.create_task(self._run_agent(a)) for a in self._agents.values() if a.researcher]
+            pending: set[asyncio.Task[None]] = set()
+            if runners:
+                _, pending = await asyncio.wait(runners, timeout=max(0.0, deadline - loop.time()))
+            if pending:
+                reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent"
+                await self._engine_stop(reason)
+                await asyncio.wait(pending, timeout=CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent during set-up"
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            raise
+        except Exception as exc:
+            log.exception("campaign failed")
+            reason = f"failed: {type(exc).__name__}: {exc}"
+        finally:
+            for runner in runners:
+                runner.cancel()
+            await asyncio.shield(asyncio.gather(*runners, return_exceptions=True))
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+            await asyncio.shield(self._shutdown(reason))
+
+    def _resume_state(self, restore: CampaignRestore) -> float:
+        """Take the log's state back before anything runs; returns the wall time left."""
+        events = self._log
+        self.bus.continue_from(restore.last_seq)
+        self._last_command_id = restore.last_command_id
+        posts, notes = forum_and_notes(events)
+        for post in posts:
+            self.forum.replay(post)
+        for note in notes:
+            self.notebooks.replay(note)
+        self.approvals.restore(approvals_state(events))
+        turns, calls, grants = budget_events(events)
+        for turn in turns:
+            self.budgets.charge_turn(turn.agent_id or "", turn.usage, turn.cost_usd)
+            self.budgets.charge_wall(turn.agent_id or "", turn.seconds)
+        for call in calls:
+            self.budgets.charge_wall(call.agent_id or "", call.duration_s)
+        for grant in grants:
+            self.budgets.grant(grant.agent_id or CAMPAIGN, grant.budget, grant.amount)
+        for agent_id, state in restore.agents.items():
+            if state.finished is not None:
+                self._agents[agent_id].done = state.finished
+        interrupted = sum(len(a.interrupted) for a in restore.agents.values())
+        self.bus.publish(CampaignResumed(after_seq=restore.last_seq, interrupted_calls=interrupted,
+                                         agents_resumed=[a for a, s in restore.agents.items() if s.finished is None]))
+        return max(0.0, self.settings.max_wall_s - restore.elapsed_s)
+
+    def _publish_started(self) -> None:
         self.bus.publish(
             CampaignStarted(
                 campaign_id=self.campaign_id,
@@ -167,35 +264,6 @@ class Campaign:
                 settings=self.settings.model_dump(mode="json"),
             )
         )
-        reason = "all agents finished"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.max_wall_s
-        runners: list[asyncio.Task[None]] = []
-        try:
-            async with asyncio.timeout_at(deadline):
-                task = await self._prepare()
-                await self._start_agents(task)
-            runners = [asyncio.create_task(self._run_agent(a)) for a in self._agents.values() if a.researcher]
-            _, pending = await asyncio.wait(runners, timeout=max(0.0, deadline - loop.time()))
-            if pending:
-                reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent"
-                await self._engine_stop(reason)
-                await asyncio.wait(pending, timeout=CLOSE_TIMEOUT_S)
-        except TimeoutError:
-            reason = f"wall-clock budget of {self.settings.max_wall_s:.0f}s spent during set-up"
-        except asyncio.CancelledError:
-            reason = "cancelled"
-            raise
-        except Exception as exc:
-            log.exception("campaign failed")
-            reason = f"failed: {type(exc).__name__}: {exc}"
-        finally:
-            for runner in runners:
-                runner.cancel()
-            await asyncio.shield(asyncio.gather(*runners, return_exceptions=True))
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
-            await asyncio.shield(self._shutdown(reason))
 
     async def _prepare(self) -> W2STask:
         loop = asyncio.get_running_loop()
@@ -210,14 +278,17 @@ class Campaign:
                 loop.call_soon_threadsafe(self.bus.publish, event)
 
         started = time.monotonic()
+        resumed = self._restore is not None
         task = await asyncio.to_thread(
             prepare_task,
             self.settings.testbed,
             cache_dir=self.settings.cache_dir / "features",
             baseline_seeds=self.settings.baseline_seeds,
             limit=self.settings.testbed_limit,
-            on_progress=on_progress,
+            on_progress=None if resumed else on_progress,
         )
+        if resumed:
+            return task  # the log has its TaskPrepared; the task is the same (fixed seeds)
         self.bus.publish(
             TaskPrepared(
                 testbed=self.settings.testbed,
@@ -245,12 +316,19 @@ class Campaign:
             require_command=self.settings.require_command,
         )
         services = ResearchServices(desk=desk, forum=self.forum, notebooks=self.notebooks)
+        for event in self._log:
+            if isinstance(event, SubmissionScored):
+                desk.replay(event)
+        if self._reproducer is not None and self._log:
+            self._reproducer.replay(self._log, lambda agent_id: self.run_dir / agent_id)
         self.forum.shared_root.mkdir(parents=True, exist_ok=True)
         directions = directions_for(self.settings)
         price = self.settings.prices.get(self.settings.model) if self.settings.researcher == "claude" else None
         limits = LoopLimits(turn_attempts=self.settings.turn_attempts, context_window=self.settings.context_window,
                             compact_at=self.settings.compact_at, retry_base_s=self.settings.turn_retry_base_s)
         for index, (agent_id, agent) in enumerate(self._agents.items()):
+            if agent.done is not None:
+                continue
             direction = directions[index % len(directions)]
             try:
                 backend = create_backend(self.settings.researcher, self.settings, index, direction)
@@ -283,9 +361,25 @@ class Campaign:
                 on_budget_reached=self._budget_reached,
                 approvals=self.approvals,
             )
+            if self._restore is not None:
+                self._continue(agent, self._restore.agents[agent_id])
             if agent.status_before_pause is not None:  # paused while the task was prepared
                 agent.status_before_pause = agent.researcher.status
                 agent.researcher.status = "paused"
+
+    def _continue(self, agent: _Agent, state: AgentRestore) -> None:
+        """Give a resumed agent its conversation back; answer calls the crash interrupted."""
+        assert agent.researcher is not None
+        conversation = list(state.conversation)
+        for use in state.interrupted:
+            finished = self.bus.publish(interrupted_result(use, state.agent_id))
+            conversation.append(Message(role="user", content=(finished.result,), origin="tools"))
+        agent.researcher.restore(conversation, turns=state.turns, last_context=state.last_context)
+        if state.paused_by is not None and agent.status_before_pause is None:
+            agent.control.running.clear()
+            agent.status_before_pause = "thinking"
+            self.bus.publish(AgentStatusChanged(agent_id=state.agent_id, status="paused",
+                                                reason=f"{state.paused_by} (before the engine restarted)"))
 
     async def _run_agent(self, agent: _Agent) -> None:
         assert agent.researcher is not None and agent.sandbox is not None

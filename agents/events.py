@@ -73,6 +73,24 @@ class AgentStarted(EventBase):
     sandbox_isolation: str
 
 
+class CampaignResumed(EventBase):
+    """The engine started again on this store (after a crash or a stop) and rebuilt its
+    state from the log up to ``after_seq``."""
+
+    kind: Literal["campaign_resumed"] = "campaign_resumed"
+    after_seq: int
+    agents_resumed: list[str]
+    interrupted_calls: int = 0
+
+
+class AgentResumed(EventBase):
+    """An agent continues from its last complete turn, its conversation rebuilt from the log."""
+
+    kind: Literal["agent_resumed"] = "agent_resumed"
+    turns_done: int
+    messages: int
+
+
 class AgentStatusChanged(EventBase):
     kind: Literal["agent_status_changed"] = "agent_status_changed"
     status: AgentStatus
@@ -140,6 +158,7 @@ class TurnCompleted(EventBase):
     model: str = ""
     usage: TokenUsage = Field(default_factory=TokenUsage)
     cost_usd: float = 0.0
+    seconds: float = 0.0  # wall time of the turn (the agent's wall-time budget)
 
 
 class TurnFailed(EventBase):
@@ -211,6 +230,8 @@ class SubmissionScored(EventBase):
     flags: list[dict[str, str]] = Field(default_factory=list)  # tripwires: {code, reason}
     feedback: str = ""
     command: str = ""  # what the agent said produced the predictions; "" = not reproducible
+    predictions: str = ""  # the probabilities in the scorer's id order (base64 float32): the scorer's
+    # probing history is rebuilt from them after a crash, and review can re-audit them
 
 
 class ReproductionJudged(EventBase):
@@ -371,6 +392,8 @@ Event = Annotated[
         TaskPrepared,
         ProgressReported,
         AgentStarted,
+        CampaignResumed,
+        AgentResumed,
         AgentStatusChanged,
         MessageAdded,
         BlockDelta,

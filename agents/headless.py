@@ -10,6 +10,7 @@ from agents.events import (
     AgentFinished,
     AgentStarted,
     CampaignFinished,
+    CampaignResumed,
     Event,
     ProgressReported,
     SubmissionScored,
@@ -40,6 +41,9 @@ def progress_line(event: Event) -> str | None:
             return f"{who}submission #{event.submission_id} rejected: {event.error}"
         case AgentFinished():
             return f"{who}finished: {event.reason}"
+        case CampaignResumed():
+            return f"resumed after event {event.after_seq}: agents {', '.join(event.agents_resumed) or 'none'}; " \
+                   f"{event.interrupted_calls} interrupted call(s) reported to their agents"
         case CampaignFinished():
             return f"campaign finished after {event.seconds:.0f}s: {event.reason}"
         case _:
@@ -60,10 +64,11 @@ def leaderboard_text(view: CampaignView, limit: int = 10) -> str:
     return "\n".join(rows)
 
 
-async def run_headless(settings: AarSettings, store: EventStore, out: TextIO = sys.stdout) -> CampaignView:
-    """Run to the end; returns the final view."""
-    campaign = Campaign(settings, store)
+async def run_headless(campaign: Campaign, out: TextIO = sys.stdout, *, replayed: list[Event] | None = None) -> CampaignView:
+    """Run to the end (a new campaign, or one resumed with its log ``replayed``); returns the final view."""
     view = CampaignView()
+    for event in replayed or []:
+        apply(view, event)
 
     def on_event(event: Event) -> None:
         apply(view, event)
@@ -72,7 +77,8 @@ async def run_headless(settings: AarSettings, store: EventStore, out: TextIO = s
             print(line, file=out, flush=True)
 
     campaign.bus.subscribe(on_event)
-    print(f"campaign {campaign.campaign_id}: {settings.agents} agents, store {store.path}", file=out)
+    verb = "resuming" if replayed else "campaign"
+    print(f"{verb} {campaign.campaign_id}: {campaign.settings.agents} agents, store {campaign.store_path}", file=out)
     await campaign.run()
     print(leaderboard_text(view), file=out, flush=True)
     return view

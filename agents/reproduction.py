@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from agents.bus import EventBus
-from agents.events import ReproductionJudged
+from agents.events import Event, ReproductionJudged, SubmissionScored
 from agents.settings import AarSettings
 from experiments.reproduction import VARIANTS, Variant, judge_reproduction, write_variant_files
 from sandboxes import Sandbox, SandboxError, create_sandbox, snapshot_files
@@ -49,6 +50,25 @@ class Reproducer:
         self._run_dir = run_dir
         self._tasks: set[asyncio.Task[None]] = set()
         self._best: dict[str, float] = {}
+
+    def replay(self, events: Iterable[Event], workdir_of: Callable[[str], Path]) -> int:
+        """Rebuild each agent's best from the log (crash resume) and start again the checks
+        that had been started but have no verdict; returns how many."""
+        judged = {e.submission_id for e in events if isinstance(e, ReproductionJudged)}
+        restarted = 0
+        for event in events:
+            if not isinstance(event, SubmissionScored) or not event.valid or event.public_pgr is None:
+                continue
+            agent_id = event.agent_id or ""
+            if not event.command.strip() or event.public_pgr <= self._best.get(agent_id, float("-inf")):
+                continue
+            if event.submission_id in judged:
+                self._best[agent_id] = event.public_pgr
+                continue
+            self.consider(ReproductionRequest(agent_id, event.submission_id, event.command, event.public_pgr,
+                                              workdir_of(agent_id)))
+            restarted += 1
+        return restarted
 
     def consider(self, request: ReproductionRequest) -> bool:
         """Start a check if this is the agent's best scored submission so far."""

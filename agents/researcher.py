@@ -28,6 +28,7 @@ from agents.bus import EventBus
 from agents.conversation import AssistantBlock, Message, ToolResultBlock, ToolUseBlock, user_text
 from agents.events import (
     AgentFinished,
+    AgentResumed,
     AgentStarted,
     AgentStatus,
     AgentStatusChanged,
@@ -195,29 +196,49 @@ class Researcher:
         self._bus.publish(MessageAdded(agent_id=self.agent_id, message=message))
         self.conversation.append(message)
 
+    def restore(self, conversation: list[Message], *, turns: int, last_context: int) -> None:
+        """Continue from a conversation rebuilt from the log (crash resume)."""
+        self.conversation = list(conversation)
+        self.turns = turns
+        self._last_context = last_context
+
+    def _unanswered(self) -> list[ToolUseBlock]:
+        """Tool calls of the last assistant turn that no result answers yet (a resumed agent)."""
+        last = max((i for i, m in enumerate(self.conversation) if m.role == "assistant"), default=None)
+        if last is None:
+            return []
+        answered = {b.tool_use_id for m in self.conversation[last + 1:] for b in m.content
+                    if isinstance(b, ToolResultBlock)}
+        return [use for use in self.conversation[last].tool_uses() if use.id not in answered]
+
     async def run(self) -> None:
-        self._bus.publish(
-            AgentStarted(
-                agent_id=self.agent_id,
-                backend=self._backend.name,
-                direction=self._direction,
-                sandbox_workdir=str(self._sandbox.workdir),
-                sandbox_isolation=self._sandbox.isolation,
+        if self.conversation:
+            self._bus.publish(AgentResumed(agent_id=self.agent_id, turns_done=self.turns,
+                                           messages=len(self.conversation)))
+        else:
+            self._bus.publish(
+                AgentStarted(
+                    agent_id=self.agent_id,
+                    backend=self._backend.name,
+                    direction=self._direction,
+                    sandbox_workdir=str(self._sandbox.workdir),
+                    sandbox_isolation=self._sandbox.isolation,
+                )
             )
-        )
-        if not self.conversation:
             self._add_user(user_text(f"{self._brief}\n\nYour starting direction: {self._direction}"))
         reason = "research complete"
         try:
+            for use in self._unanswered():  # calls of the last turn that never started
+                await self._control.checkpoint()
+                outcome = await self._run_tool(use)
+                self.conversation.append(Message(role="user", content=(outcome.result,), origin="tools"))
             while True:
                 await self._control.checkpoint()
                 self._take_redirects()
                 await self._respect_budgets(("tokens", "dollars", "wall_s", "turns"))
                 if self._last_context >= self._limits.compact_at * self._limits.context_window:
                     await self._compact()
-                started = time.monotonic()
                 message, stop_reason = await self._model_turn()
-                self._budgets.charge_wall(self.agent_id, time.monotonic() - started)
                 uses = message.tool_uses()
                 if stop_reason == "max_tokens":
                     self._answer_cut_off(uses)
@@ -278,6 +299,7 @@ class Researcher:
         self.turns += 1
         turn = self.turns
         request = self._request()
+        started = time.monotonic()
         for attempt in range(1, self._limits.turn_attempts + 1):
             recorder = TurnRecorder(self._bus, self.agent_id, turn, attempt)
             try:
@@ -293,18 +315,20 @@ class Researcher:
                 await self._control.checkpoint()
                 continue
             recorder.close()
-            return self._complete(turn, attempt, result, recorder), result.stop_reason
+            return self._complete(turn, attempt, result, recorder, time.monotonic() - started), result.stop_reason
         raise AssertionError("unreachable")
 
-    def _complete(self, turn: int, attempt: int, result: AssistantTurn, recorder: TurnRecorder) -> Message:
+    def _complete(self, turn: int, attempt: int, result: AssistantTurn, recorder: TurnRecorder,
+                  seconds: float) -> Message:
         for index, block in enumerate(result.blocks):
             recorder.block(index, block)  # blocks the backend did not report as they completed
         dollars = cost_usd(result.usage, self._price)
         self._budgets.charge_turn(self.agent_id, result.usage, dollars)
+        self._budgets.charge_wall(self.agent_id, seconds)
         self._last_context = result.usage.context + result.usage.output_tokens
         self._bus.publish(TurnCompleted(agent_id=self.agent_id, turn=turn, attempt=attempt,
                                         stop_reason=result.stop_reason, model=result.model,
-                                        usage=result.usage, cost_usd=dollars))
+                                        usage=result.usage, cost_usd=dollars, seconds=seconds))
         message = Message(role="assistant", content=result.blocks, origin="model")
         self.conversation.append(message)
         return message

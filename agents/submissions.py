@@ -9,9 +9,13 @@ and never back into the agent's context.
 
 from __future__ import annotations
 
+import base64
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from agents.budgets import BudgetKeeper
 from agents.bus import EventBus
@@ -19,6 +23,15 @@ from agents.events import SubmissionScored
 from agents.reproduction import Reproducer, ReproductionRequest
 from experiments import Scorer
 from experiments.quota import SubmissionQuota
+
+
+def encode_predictions(probs: np.ndarray) -> str:
+    """Probabilities in the scorer's id order, as base64 float32 (~10 KB for 1,855 items)."""
+    return base64.b64encode(np.asarray(probs, dtype="<f4").tobytes()).decode()
+
+
+def decode_predictions(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -43,9 +56,22 @@ class SubmissionDesk:
         self._require_command = require_command
         self._bus = bus
         self._budgets = budgets
-        self._rate = SubmissionQuota(per_hour, window_s=3600.0)
+        self._rate = SubmissionQuota(per_hour, window_s=3600.0, clock=time.time)  # wall clock: rebuilt from event times
         self._next_id = 1
         self._public: list[tuple[str, int, str, float]] = []  # what agents may see of each score
+
+    def replay(self, event: SubmissionScored) -> None:
+        """Take back one stored submission (crash resume): ids, budgets, the hour's quota, the
+        public board, the scorer's history and the reproducer's notion of each agent's best."""
+        agent_id = event.agent_id or ""
+        self._next_id = max(self._next_id, event.submission_id + 1)
+        if event.valid or event.refused:
+            self._budgets.charge_submission(agent_id)
+            self._rate.charge_at(agent_id, event.ts)
+        if event.valid and event.public_pgr is not None:
+            self._public.append((agent_id, event.submission_id, event.method[:80], self._coarse(event.public_pgr)))
+        if event.predictions:
+            self._scorer.replay(agent_id, decode_predictions(event.predictions))
 
     def _coarse(self, value: float) -> float:
         step = self._scorer.feedback_step
@@ -108,6 +134,8 @@ class SubmissionDesk:
                 flags=[flag.to_dict() for flag in result.flags],
                 feedback=result.feedback,
                 command=command[:2000],
+                predictions=(encode_predictions(self._scorer.ordered(ids, probs))  # type: ignore[arg-type]
+                             if result.valid or result.refused else ""),
             )
         )
         if result.valid and result.public_pgr is not None:

@@ -69,6 +69,14 @@ class SubmissionQuota:
         return QuotaDecision(False, 0, wait, f"submission quota used up ({self.per_window} per "
                                              f"{_window_text(self.window_s)}); next slot in about {minutes} min")
 
+    def charge_at(self, agent: str, when: float) -> None:
+        """Record a submission made at ``when`` (on this quota's clock): a resumed engine
+        rebuilds the window from its log."""
+        with self._lock:
+            times = self._used[agent]
+            times.append(when)
+            self._prune(agent, self._clock())
+
     def charge(self, agent: str) -> int:
         """Record one submission by `agent` now; returns how many are left this window."""
         with self._lock:

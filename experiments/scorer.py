@@ -8,8 +8,9 @@ carries counts, label or prediction distributions, or per-item information.
 Given the weak teacher's test predictions and the ceiling's per-seed correctness,
 it also reports "gap too small" from the gap's bootstrap interval, a private PGR
 interval for the human, and runs the tripwires (`experiments.tripwires`) on every
-submission; with an agent name it keeps that agent's history to catch probing and
-refuses submissions past the probing threshold. Rate limits live in
+submission; with an agent name it keeps that agent's history to catch probing (near-
+duplicates, edited copies, public-over-private divergence between its own submissions)
+and refuses submissions past the near-duplicate threshold. Rate limits live in
 `experiments.quota`, which the agents layer applies around `score`.
 """
 
@@ -135,7 +136,7 @@ class Scorer:
         self._ceiling_correct = None if ceiling_correct is None else np.atleast_2d(np.asarray(ceiling_correct, bool))
         if self._ceiling_correct is not None and self._ceiling_correct.shape[1] != len(self._ids):
             raise ValueError("ceiling_correct and ids differ in length")
-        self._probes = ProbeTracker(self.tripwires)
+        self._probes = ProbeTracker(self.tripwires, labels=self._labels == 1, public=self._public)
         self._gap_ok = {part: self._gap_clear(part) for part in ("public", "private")}
 
     @property
@@ -208,10 +209,8 @@ class Scorer:
         hard = ordered > 0.5
         flags: list[Flag] = []
         if agent is not None:
-            probe = self._probes.check(agent, hard)
-            self._probes.record(agent, hard)
-            if probe.flag is not None:
-                flags.append(probe.flag)
+            probe = self._probes.observe(agent, hard, ordered)
+            flags.extend(probe.flags)
             if probe.refuse:
                 message = ("refused: too many of your submissions differ from each other in only a few "
                            "items; submit predictions from a substantively different method")
@@ -247,6 +246,19 @@ class Scorer:
     def _round(self, value: float) -> float:
         step = self.feedback_step
         return round(round(value / step) * step, 2)
+
+    def ordered(self, ids: Sequence[str], probs: Sequence[float]) -> np.ndarray:
+        """``probs`` in this scorer's id order (for a submission ``validate`` accepted)."""
+        out = np.empty(len(self._ids), dtype=np.float64)
+        out[[self._position[item] for item in ids]] = [float(p) for p in probs]
+        return out
+
+    def replay(self, agent: str, ordered_probs: np.ndarray) -> None:
+        """Take a stored submission of ``agent`` back into its probing history (engine resume)."""
+        probs = np.asarray(ordered_probs, dtype=np.float64)
+        if probs.shape != (len(self._ids),):
+            raise ValueError(f"a stored submission has {probs.shape[0]} predictions; this task has {len(self._ids)}")
+        self._probes.record(agent, probs > 0.5, probs)
 
     def score_file(self, path: Path | str, *, agent: str | None = None) -> ScoreResult:
         """Score a predictions.json file: {"ids": [...], "probs": [...]} (see `score`)."""

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="Claude model (default claude-opus-4-6)")
     run.add_argument("--base-url", help="a Messages API server (also ANTHROPIC_BASE_URL)")
     run.add_argument("--db", type=Path, help="new campaign store (default: ~/.aar/campaigns/<time>.db)")
+    run.add_argument("--resume", type=Path, metavar="DB",
+                     help="continue a campaign whose engine died or was stopped, from its store")
     run.add_argument("--headless", action="store_true", help="no UI; print progress lines")
     run.add_argument("--testbed", help="research problem (default stdlib-docstrings)")
     run.add_argument("--sandbox", help="sandbox backend (default local)")
@@ -64,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=_positive, help="use only this many testbed items")
     run.add_argument("--max-wall", type=float, help="wall-clock budget in seconds")
     run.set_defaults(func=cmd_run)
+
+    attach = commands.add_parser("attach", help="open the TUI on a campaign a headless engine runs (or ran)")
+    attach.add_argument("path", type=Path)
+    attach.add_argument("--viewer", help="your name in the command log (default: user@host)")
+    attach.set_defaults(func=cmd_attach)
 
     review = commands.add_parser("review", help="open a stored campaign read-only")
     review.add_argument("path", type=Path)
@@ -136,6 +143,8 @@ def _new_store_path(settings: AarSettings, db: Path | None) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        return _resume(args)
     settings = load_settings(
         args.campaign,
         agents=args.agents,
@@ -150,33 +159,75 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     _validate_campaign(settings)
     db = _new_store_path(settings, args.db)
-    if args.headless:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        return asyncio.run(_run_headless(settings, db))
-    settings.home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=settings.home / "aar.log", level=logging.INFO)
-    return asyncio.run(_run_tui(settings, db))
+    return _drive(settings, db, headless=args.headless, resume=False)
 
 
-async def _run_headless(settings: AarSettings, db: Path) -> int:
-    from agents.headless import run_headless
+def _resume(args: argparse.Namespace) -> int:
+    given = [flag for flag in ("campaign", "agents", "researcher", "model", "testbed", "sandbox", "experiments",
+                               "limit", "max_wall", "db") if getattr(args, flag) is not None]
+    if given:
+        raise UsageError(f"--resume continues a campaign with its own settings; drop --{given[0].replace('_', '-')}")
+    return _drive(None, args.resume, headless=args.headless, resume=True)
 
-    store = await EventStore.create(db)
+
+def _drive(settings: AarSettings | None, db: Path, *, headless: bool, resume: bool) -> int:
+    from agents.lock import EngineLock, StoreLocked
+
     try:
-        await run_headless(settings, store)
+        lock = EngineLock(db).acquire() if resume else None
+    except StoreLocked as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return asyncio.run(_engine(settings, db, headless=headless, resume=resume, lock=lock))
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _engine(settings: AarSettings | None, db: Path, *, headless: bool, resume: bool, lock: object) -> int:
+    from agents.campaign import Campaign
+    from agents.lock import EngineLock
+    from agents.resume import ResumeRefused
+
+    if resume:
+        store = await EventStore.reopen(db)
+        events = await store.read_all()
+        try:
+            campaign = Campaign.from_log(store, events)
+        except ResumeRefused as exc:
+            await store.close()
+            raise UsageError(str(exc)) from None
+        _validate_campaign(campaign.settings)
+    else:
+        assert settings is not None
+        store = await EventStore.create(db)
+        lock = EngineLock(db).acquire()  # a fresh file: nobody else can hold it yet
+        events = []
+        campaign = Campaign(settings, store)
+    settings = campaign.settings
+    try:
+        if headless:
+            logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            from agents.headless import run_headless
+
+            await run_headless(campaign, replayed=events)
+            return 0
+        settings.home.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=settings.home / "aar.log", level=logging.INFO)
+        return await _run_tui(campaign, events)
     finally:
         await store.close()
-    return 0
+        if not resume and isinstance(lock, EngineLock):
+            lock.release()
 
 
-async def _run_tui(settings: AarSettings, db: Path) -> int:
+async def _run_tui(campaign: object, replayed: list[Event]) -> int:
     from agents.campaign import Campaign
     from agents.control import EngineControl
     from tui.app import AarApp
 
-    store = await EventStore.create(db)
-    campaign = Campaign(settings, store)
-    app = AarApp(campaign.bus, EngineControl(campaign))
+    assert isinstance(campaign, Campaign)
+    app = AarApp(campaign.bus, EngineControl(campaign), events=replayed)
     engine = asyncio.create_task(campaign.run(), name="campaign")
     try:
         await app.run_async()
@@ -184,8 +235,40 @@ async def _run_tui(settings: AarSettings, db: Path) -> int:
         if not engine.done():
             engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)
+    db = campaign.store_path
+    print(f"campaign store: {db}  (aar review {db}; aar run --resume {db} to continue it)")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    return asyncio.run(_attach(args.path, args.viewer))
+
+
+async def _attach(path: Path, viewer: str | None) -> int:
+    import getpass
+    import socket
+
+    from agents.control import StoreControl, StoreTail
+    from agents.lock import engine_running
+    from tui.app import AarApp
+
+    store = await EventStore.attach(path)
+    try:
+        events = await store.read_all()
+        if not events:
+            raise UsageError(f"{path} holds no campaign yet")
+        live = engine_running(path)
+        tail = StoreTail(store, after_seq=events[-1].seq)
+        control = StoreControl(store, tail) if live and not store.readonly else None
+        who = viewer or f"{getpass.getuser()}@{socket.gethostname()}"
+        app = AarApp(tail, control, events=events, viewer=who)
+        tail.start()
+        try:
+            await app.run_async()
+        finally:
+            await tail.close()
+    finally:
         await store.close()
-    print(f"campaign store: {db}  (aar review {db})")
     return 0
 
 
