@@ -65,6 +65,11 @@ class EventBus:
                 log.exception("event subscriber failed")
         return numbered
 
+    def flush_soon(self) -> None:
+        """Write what is pending now rather than at the next interval (a command's answer:
+        attached viewers are waiting for it)."""
+        self._wake.set()
+
     def start(self) -> None:
         """Start the background flusher (needs a running loop)."""
         if self._flusher is None:

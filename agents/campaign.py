@@ -420,7 +420,8 @@ class Campaign:
     async def apply_pending(self) -> None:
         """Apply the commands viewers (or ``send``) added since the last one applied."""
         async with self._command_lock:
-            for command in await self._store.read_commands(self._last_command_id):
+            commands = await self._store.read_commands(self._last_command_id)
+            for command in commands:
                 self._last_command_id = command.command_id
                 try:
                     await self._apply(command)
@@ -433,6 +434,8 @@ class Campaign:
                     self._outcomes.setdefault(command.command_id, CommandOutcome(command, True))
                 while len(self._outcomes) > 1000:  # nobody waits for old outcomes
                     self._outcomes.pop(next(iter(self._outcomes)))
+            if commands:
+                self.bus.flush_soon()
 
     async def _poll_commands(self) -> None:
         while True:

@@ -9,6 +9,7 @@ and never back into the agent's context.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Sequence
@@ -93,7 +94,7 @@ class SubmissionDesk:
         left = self._budgets.remaining(agent_id, "submissions")
         return None if left is None else int(left)
 
-    def submit(
+    async def submit(
         self,
         agent_id: str,
         ids: Sequence[object],
@@ -117,8 +118,13 @@ class SubmissionDesk:
         if not rate.allowed:
             return SubmissionOutcome(False, rate.message)
         submission_id, self._next_id = self._next_id, self._next_id + 1
-        # The scorer validates types and shapes; it keeps per-agent history for tripwires.
-        result = self._scorer.score(ids, probs, agent=agent_id)  # type: ignore[arg-type]
+        # The scorer validates types and shapes and keeps per-agent history for tripwires. It
+        # runs off the event loop: its audits take tens to hundreds of ms, and the engine must
+        # keep applying commands and streaming other agents meanwhile.
+        result = await asyncio.to_thread(self._scorer.score, ids, probs, agent=agent_id)  # type: ignore[arg-type]
+        stored = ""
+        if result.valid or result.refused:
+            stored = encode_predictions(await asyncio.to_thread(self._scorer.ordered, ids, probs))  # type: ignore[arg-type]
         self._bus.publish(
             SubmissionScored(
                 agent_id=agent_id,
@@ -134,8 +140,7 @@ class SubmissionDesk:
                 flags=[flag.to_dict() for flag in result.flags],
                 feedback=result.feedback,
                 command=command[:2000],
-                predictions=(encode_predictions(self._scorer.ordered(ids, probs))  # type: ignore[arg-type]
-                             if result.valid or result.refused else ""),
+                predictions=stored,
             )
         )
         if result.valid and result.public_pgr is not None:

@@ -261,7 +261,7 @@ class Toolbox:
                 raise TypeError("ids and probs must be lists")
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise ToolError(f'{args.path} is not a predictions file {{"ids": [...], "probs": [...]}}: {exc}') from None
-        outcome = self._services.desk.submit(
+        outcome = await self._services.desk.submit(
             self._agent_id, ids, probs, method=args.method, command=args.command, workdir=self._sandbox.workdir
         )
         if not outcome.accepted:

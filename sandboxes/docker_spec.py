@@ -90,4 +90,6 @@ def container_options(
         options["nano_cpus"] = int(limits.cpus * 1e9)
     if limits.processes is not None:
         options["pids_limit"] = limits.processes
+    if limits.nice:
+        options["cpu_shares"] = 256  # a quarter of the default weight: the engine and UI come first
     return options

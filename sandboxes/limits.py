@@ -48,6 +48,9 @@ class SandboxLimits:
     """CPU share of the whole sandbox, in cores (docker only; local sandboxes have no cgroup)."""
     tmp_bytes: int = 256 * 1024**2
     """Size of the private ``/tmp`` (and ``/dev/shm``) tmpfs of confined sandboxes."""
+    nice: int | None = 10
+    """CPU priority of agent code below the engine and the UI (``nice``; a quarter of the
+    default CPU weight for docker): agents that fill every core must not freeze the room."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
@@ -106,10 +109,13 @@ def make_preexec(limits: SandboxLimits, *, processes: bool = False) -> Callable[
     """
     settings = rlimit_settings(limits, processes=processes)
     setrlimit = resource.setrlimit
+    niceness = limits.nice
 
     def apply_limits() -> None:
         for res, pair in settings:
             setrlimit(res, pair)
+        if niceness:
+            os.nice(niceness)
 
     return apply_limits
 
@@ -146,4 +152,6 @@ def rlimit_launcher(
         return RlimitLauncher(prefix=(), preexec_fn=make_preexec(limits, processes=processes))
     settings = rlimit_settings(limits, processes=processes)
     options = [f"{_PRLIMIT_OPTION[res]}={soft}:{hard}" for res, (soft, hard) in settings]
-    return RlimitLauncher(prefix=(prlimit, *options), preexec_fn=None)
+    nice = shutil.which("nice", path=os.pathsep.join(_PRLIMIT_DIRS)) if limits.nice else None
+    lower = (nice, "-n", str(limits.nice)) if nice else ()
+    return RlimitLauncher(prefix=(*lower, prlimit, *options), preexec_fn=None)

@@ -28,7 +28,7 @@ async def _desk(settings: AarSettings, tmp_path: Path):
 async def test_majority_answer_is_flagged_for_the_human_only(settings: AarSettings, tmp_path: Path) -> None:
     task, store, desk, events = await _desk(settings, tmp_path)
     async with store:
-        outcome = desk.submit("agent-1", list(task.test_ids), [1.0] * len(task.test_ids), method="always yes")
+        outcome = await desk.submit("agent-1", list(task.test_ids), [1.0] * len(task.test_ids), method="always yes")
     assert outcome.accepted
     assert {f["code"] for f in events[0].flags} & {"majority_class", "trivial"}
     assert "majority" not in outcome.message and "trivial" not in outcome.message  # the agent is not told
@@ -41,7 +41,7 @@ async def test_single_flip_probing_is_refused(settings: AarSettings, tmp_path: P
         for flip in range(12):
             probs = list(base)
             probs[flip] = 1.0 - probs[flip]
-            desk.submit("agent-1", list(task.test_ids), probs, method=f"flip {flip}")
+            await desk.submit("agent-1", list(task.test_ids), probs, method=f"flip {flip}")
     assert any("probing" in {f["code"] for f in e.flags} for e in events)
     assert any(e.refused and not e.valid for e in events)
     assert desk.remaining("agent-1") < 50 - 11, "refused probes still cost quota"
