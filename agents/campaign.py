@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agents.approvals import Approvals, DecisionRefused
+from agents.approvals import ApprovalRule, Approvals, DecisionRefused
 from agents.backend import BackendError, ResearcherBackend, create_backend
 from agents.budgets import CAMPAIGN, BudgetHit, BudgetKeeper
 from agents.bus import EventBus
@@ -52,6 +52,7 @@ from agents.commands import (
     Redirect,
     Resume,
     RevokeGrant,
+    SetApprovalPolicy,
     Stop,
 )
 from agents.conversation import Message
@@ -224,6 +225,9 @@ class Campaign:
         for note in notes:
             self.notebooks.replay(note)
         self.approvals.restore(approvals_state(events))
+        for event in events:  # a policy changed live outlives the engine
+            if isinstance(event, CommandApplied) and isinstance(event.command, SetApprovalPolicy):
+                self.approvals.rules = [ApprovalRule.model_validate(rule) for rule in event.command.rules]
         turns, calls, grants = budget_events(events)
         for turn in turns:
             self.budgets.charge_turn(turn.agent_id or "", turn.usage, turn.cost_usd)
@@ -485,6 +489,14 @@ class Campaign:
                 await self._grant(command)
             case Approve() | Deny() | EditApprove():
                 await self._decide(command)
+            case SetApprovalPolicy():
+                try:
+                    rules = [ApprovalRule.model_validate(rule) for rule in command.rules]
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    raise CommandRefused(f"bad approval rule: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+                self._applied(command)
+                self.approvals.rules = rules
             case RevokeGrant():
                 if command.grant_id not in self.approvals.grants:
                     raise CommandRefused(f"no grant #{command.grant_id} (or it was revoked already)")

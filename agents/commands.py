@@ -91,13 +91,20 @@ class EditApprove(CommandBase):
     arguments: dict[str, Any]
 
 
+class SetApprovalPolicy(CommandBase):
+    """Replace the approval policy, live: rules {tool, command, path, action}, first match wins."""
+
+    kind: Literal["set_approval_policy"] = "set_approval_policy"
+    rules: list[dict[str, Any]]
+
+
 class RevokeGrant(CommandBase):
     kind: Literal["revoke_grant"] = "revoke_grant"
     grant_id: int
 
 
 Command = Annotated[
-    Union[Pause, Resume, Redirect, Stop, GrantBudget, Approve, Deny, EditApprove, RevokeGrant],
+    Union[Pause, Resume, Redirect, Stop, GrantBudget, Approve, Deny, EditApprove, RevokeGrant, SetApprovalPolicy],
     Field(discriminator="kind"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -130,5 +137,7 @@ def describe(command: Command) -> str:
             return f"edit and approve request #{command.request_id}"
         case RevokeGrant():
             return f"revoke grant #{command.grant_id}"
+        case SetApprovalPolicy():
+            return f"set the approval policy ({len(command.rules)} rule(s))"
         case _:
             return command.kind

@@ -22,6 +22,7 @@ from agents.commands import (
     Redirect,
     Resume,
     RevokeGrant,
+    SetApprovalPolicy,
     Stop,
 )
 from agents.events import (
@@ -34,6 +35,7 @@ from agents.events import (
     CommandRefused,
     Event,
     GrantAdded,
+    GrantRevoked,
     SubmissionScored,
     ToolCallFinished,
     ToolCallStarted,
@@ -161,8 +163,9 @@ async def test_approve_deny_edit_and_always(backend_settings: AarSettings, tmp_p
     assert {d.viewer for d in decisions} >= {"alice", "bob"}
 
 
-async def test_control_commands_and_refusals(settings: AarSettings, tmp_path: Path) -> None:
-    settings = _ask(settings, ApprovalRule(tool="submit_predictions", action="ask"), agents=2, experiments_per_agent=2)
+async def test_control_commands_and_refusals(backend_settings: AarSettings, tmp_path: Path) -> None:
+    settings = _ask(backend_settings, ApprovalRule(tool="submit_predictions", action="ask"), agents=2,
+                    experiments_per_agent=2)
     async with running(settings, tmp_path / "c.db") as (campaign, events, engine):
         request = await until(events, lambda e: isinstance(e, ApprovalRequested), engine)
         assert isinstance(request, ApprovalRequested)
@@ -174,6 +177,7 @@ async def test_control_commands_and_refusals(settings: AarSettings, tmp_path: Pa
             (EditApprove(request_id=request.request_id, arguments={"path": 3}), "not valid"),
             (GrantBudget(agent_id="agent-1"), "not held by a budget"),
             (RevokeGrant(grant_id=5), "no grant #5"),
+            (SetApprovalPolicy(rules=[{"tool": "*", "action": "maybe"}]), "bad approval rule"),
         ]
         for command, reason in cases:
             outcome = await campaign.send(command)
@@ -191,6 +195,16 @@ async def test_control_commands_and_refusals(settings: AarSettings, tmp_path: Pa
         assert (await campaign.send(Pause(agent_id=other))).applied
         assert (await campaign.send(Redirect(agent_id=other, message="focus on calibration"))).applied
         assert (await campaign.send(Resume(agent_id=other))).applied
+        # Approve-always with its scope, then revoke it; the policy changes live.
+        theirs = await until(events, lambda e: isinstance(e, ApprovalRequested) and e.agent_id == other, engine)
+        assert isinstance(theirs, ApprovalRequested)
+        assert (await campaign.send(Approve(request_id=theirs.request_id, always="agent"))).applied
+        grant = await until(events, lambda e: isinstance(e, GrantAdded), engine)
+        assert isinstance(grant, GrantAdded) and f"{other} only" in grant.scope and grant.agent_id == other
+        assert (await campaign.send(RevokeGrant(grant_id=grant.grant_id))).applied
+        await until(events, lambda e: isinstance(e, GrantRevoked) and e.grant_id == grant.grant_id, engine)
+        assert (await campaign.send(SetApprovalPolicy(rules=[{"tool": "submit_predictions", "action": "deny"}]))).applied
+        assert campaign.approvals.rules[0].action == "deny"
         stopped_again = await campaign.send(Stop(agent_id=owner))
         assert not stopped_again.applied
         await campaign.send(Stop(agent_id=other))
