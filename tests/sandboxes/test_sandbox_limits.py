@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import resource
 
 import pytest
@@ -24,7 +26,10 @@ def launcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 def test_prlimit_wrapper_argv() -> None:
     limits = SandboxLimits(memory_bytes=100, cpu_seconds=7, file_size_bytes=None, open_files=None)
     wrapped = rlimit_launcher(limits, "/usr/bin/prlimit").wrap(["python", "x.py"])
-    assert wrapped == ["/usr/bin/prlimit", "--core=0:0", "--as=100:100", "--cpu=7:12", "--", "python", "x.py"]
+    nice = ["/usr/bin/nice", "-n", "10"] if wrapped[0].endswith("nice") else []
+    assert wrapped == [*nice, "/usr/bin/prlimit", "--core=0:0", "--as=100:100", "--cpu=7:12", "--", "python", "x.py"]
+    unniced = SandboxLimits(memory_bytes=100, cpu_seconds=7, file_size_bytes=None, open_files=None, nice=None)
+    assert rlimit_launcher(unniced, "/usr/bin/prlimit").wrap(["true"])[0] == "/usr/bin/prlimit"
     hook = rlimit_launcher(limits, None)
     assert hook.wrap(["python"]) == ["python"] and hook.preexec_fn is not None
 
@@ -92,3 +97,9 @@ def test_invalid_limits_are_refused(kwargs: dict[str, float]) -> None:
 async def test_invalid_exec_timeout_is_refused(sandbox: LocalSandbox) -> None:
     with pytest.raises(SandboxError, match="timeout_s"):
         await sandbox.exec(["true"], timeout_s=-1)
+
+
+async def test_agent_code_runs_at_a_lower_cpu_priority_than_the_engine(make_sandbox) -> None:
+    sandbox: LocalSandbox = await make_sandbox()
+    result = await sandbox.exec(["python", "-c", "import os; print(os.nice(0))"])
+    assert result.returncode == 0 and int(result.stdout) == os.nice(0) + 10
