@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 from experiments import TripwireConfig, W2STask, default_cache_dir, prepare_task  # noqa: E402
 from experiments.heads import HeadConfig  # noqa: E402
 from experiments.methods.cross_entropy import CrossEntropy  # noqa: E402
-from experiments.tripwires import ProbeTracker  # noqa: E402
+from experiments.probing import ProbeTracker  # noqa: E402
 from tests.experiments.test_probing import block_flip_attack, honest_predictions  # noqa: E402
 
 VARIANTS = {  # name -> (noise, sticky)

@@ -28,7 +28,8 @@ import numpy as np
 
 from experiments.bootstrap import MIN_GAP, gap_and_pgr
 from experiments.protocol import accuracy, pgr
-from experiments.tripwires import Flag, ProbeTracker, TripwireConfig, leak_flags, prediction_flags
+from experiments.probing import ProbeTracker
+from experiments.tripwires import Flag, TripwireConfig, leak_flags, prediction_flags
 
 # Coarse on purpose: at an 8-point gap and ~900 public items one step is ~0.8
 # accuracy points (~7 items), so most single flips leave the feedback unchanged;

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from experiments import Scorer, TaskBaselines, TripwireConfig
-from experiments.tripwires import ProbeTracker
+from experiments.probing import ProbeTracker
 
 N = 2000
 RNG = np.random.default_rng(42)
