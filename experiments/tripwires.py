@@ -1,4 +1,6 @@
-"""Tripwires (the comparisons between submissions live in ``experiments.probing``): audits run on every scored submission, flagged with a reason for the human.
+"""Tripwires: audits run on every scored submission, flagged with a reason for the human.
+
+(The checks that compare an agent's submissions with each other live in ``experiments.probing``.)
 
 Each check targets a known way to raise PGR without doing weak-to-strong learning
 (the AAR release saw the first and the last in practice):
