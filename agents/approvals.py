@@ -132,6 +132,7 @@ class Approvals:
         self.grants: dict[int, Grant] = {}
         self._next_request = 1
         self._next_grant = 1
+        self._unclaimed: dict[str, Decision] = {}  # call id -> a decision made before anyone waited
 
     # -- asking
 
@@ -147,6 +148,8 @@ class Approvals:
         for grant in self.grants.values():
             if grant.covers(agent_id, tool, arguments):
                 return Decision(run=True, arguments=arguments)
+        if call_id in self._unclaimed:  # decided, but the engine restarted before the call ran
+            return self._unclaimed.pop(call_id)
         if on_ask is not None:
             on_ask()
         for waiting in self.pending.values():  # asked before the engine restarted: still waiting
@@ -257,14 +260,14 @@ class Approvals:
         for request_id in [r for r, p in self.pending.items() if p.agent_id == agent_id]:
             self.withdraw(request_id, reason)
 
-    @staticmethod
-    def _resolve(request: Pending, decision: Decision) -> None:
-        if request.future is not None and not request.future.done():
-            request.future.set_result(decision)
-        elif request.future is None:
-            loop = asyncio.get_event_loop()
-            request.future = loop.create_future()
-            request.future.set_result(decision)
+    def _resolve(self, request: Pending, decision: Decision) -> None:
+        if request.future is not None:
+            if not request.future.done():
+                request.future.set_result(decision)
+        elif request.call_id:
+            # Nobody waits yet: a request restored after a restart, decided before its agent
+            # reached the call again. The decision waits for the call instead.
+            self._unclaimed[request.call_id] = decision
 
     def restore(self, state: ApprovalsRestore) -> None:
         """Take back the state at the end of the log (crash resume)."""
@@ -275,6 +278,10 @@ class Approvals:
         self.closed.update(state.closed)
         for grant in state.grants:
             self.grants[grant.grant_id] = Grant(grant.grant_id, grant.agent_id, grant.tool, grant.prefix)
+        for asked, decided in state.unstarted:
+            arguments = dict(decided.arguments if decided.arguments is not None else asked.arguments)
+            self._unclaimed[asked.call_id] = Decision(run=decided.decision != "denied", arguments=arguments,
+                                                      reason=decided.reason, edited=decided.decision == "edited")
         self._next_request = max(self._next_request, state.next_request)
         self._next_grant = max(self._next_grant, state.next_grant)
 

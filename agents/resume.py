@@ -136,22 +136,27 @@ class ApprovalsRestore:
     pending: list[ApprovalRequested]
     closed: dict[int, str]
     grants: list[GrantAdded]
+    unstarted: list[tuple[ApprovalRequested, ApprovalDecided]]  # decided tool calls that never began
     next_request: int
     next_grant: int
 
 
 def approvals_state(events: list[Event]) -> ApprovalsRestore:
     requests: dict[int, ApprovalRequested] = {}
+    asked: dict[int, ApprovalRequested] = {}
+    decided: list[ApprovalDecided] = []
+    began: set[str] = set()
     closed: dict[int, str] = {}
     grants: dict[int, GrantAdded] = {}
     top_request = top_grant = 0
     for event in events:
         match event:
             case ApprovalRequested():
-                requests[event.request_id] = event
+                requests[event.request_id] = asked[event.request_id] = event
                 top_request = max(top_request, event.request_id)
             case ApprovalDecided():
                 requests.pop(event.request_id, None)
+                decided.append(event)
                 closed[event.request_id] = f"{event.decision} by {event.viewer}"
             case ApprovalWithdrawn():
                 requests.pop(event.request_id, None)
@@ -161,10 +166,15 @@ def approvals_state(events: list[Event]) -> ApprovalsRestore:
                 top_grant = max(top_grant, event.grant_id)
             case GrantRevoked():
                 grants.pop(event.grant_id, None)
+            case ToolCallStarted() | ToolCallFinished():
+                began.add(event.call_id)
             case _:
                 pass
+    unstarted = [(asked[d.request_id], d) for d in decided if d.request_id in asked
+                 and asked[d.request_id].request_kind == "tool" and asked[d.request_id].call_id not in began]
     return ApprovalsRestore(pending=[requests[r] for r in sorted(requests)], closed=closed,
-                            grants=list(grants.values()), next_request=top_request + 1, next_grant=top_grant + 1)
+                            grants=list(grants.values()), unstarted=unstarted, next_request=top_request + 1,
+                            next_grant=top_grant + 1)
 
 
 def forum_and_notes(events: list[Event]) -> tuple[list[ForumPosted], list[NoteAdded]]:

@@ -245,7 +245,7 @@ def _hidden_dirs(visible: tuple[str, ...], needed: tuple[str, ...]) -> tuple[str
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     candidates = set(site.getsitepackages([sys.base_prefix]))
     candidates.update({
-        f"/usr/lib/python3/dist-packages",
+        "/usr/lib/python3/dist-packages",
         f"/usr/local/lib/{version}/dist-packages",
         f"/usr/local/lib/{version}/site-packages",
         f"/usr/lib/{version}/site-packages",

@@ -17,16 +17,14 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.sandboxes.backends import DockerEngine, local_skip_reason
+from tests.sandboxes.backends import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("wheel_attacks.py")
-BACKENDS = ("local", "docker")
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -52,21 +50,6 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert where.startswith(str(purelib)), f"aar must import from the wheel install, not {where}"
     assert (Path(where).parent / "data" / "stdlib_docstrings.jsonl.gz").is_file(), "the wheel ships the testbeds"
     return python
-
-
-@pytest.fixture(scope="module")
-def docker_engine() -> Iterator[DockerEngine]:
-    engine = DockerEngine()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, docker_engine: DockerEngine) -> str:
-    reason = local_skip_reason() if request.param == "local" else docker_engine.skip_reason
-    if reason is not None:
-        pytest.skip(reason)
-    return str(request.param)
 
 
 def _attack(python: Path, mode: str, backend: str, work: Path, engine: DockerEngine, *extra: str) -> dict:
