@@ -98,13 +98,22 @@ class SetApprovalPolicy(CommandBase):
     rules: list[dict[str, Any]]
 
 
+class PostToForum(CommandBase):
+    """A forum post by the supervisor: every agent reads it with the forum tool."""
+
+    kind: Literal["post_forum"] = "post_forum"
+    text: str
+    post_kind: Literal["result", "hypothesis", "negative_result", "note"] = "note"
+
+
 class RevokeGrant(CommandBase):
     kind: Literal["revoke_grant"] = "revoke_grant"
     grant_id: int
 
 
 Command = Annotated[
-    Union[Pause, Resume, Redirect, Stop, GrantBudget, Approve, Deny, EditApprove, RevokeGrant, SetApprovalPolicy],
+    Union[Pause, Resume, Redirect, Stop, GrantBudget, Approve, Deny, EditApprove, RevokeGrant, SetApprovalPolicy,
+          PostToForum],
     Field(discriminator="kind"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -135,6 +144,8 @@ def describe(command: Command) -> str:
             return f"deny request #{command.request_id}: {command.reason}"
         case EditApprove():
             return f"edit and approve request #{command.request_id}"
+        case PostToForum():
+            return f"forum post: {command.text[:200]}"
         case RevokeGrant():
             return f"revoke grant #{command.grant_id}"
         case SetApprovalPolicy():

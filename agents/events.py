@@ -227,6 +227,8 @@ class SubmissionScored(EventBase):
     private_pgr: float | None = None
     public_acc: float | None = None
     private_acc: float | None = None
+    public_pgr_interval: tuple[float, float] | None = None  # 95% bootstrap, for the supervisor
+    private_pgr_interval: tuple[float, float] | None = None
     flags: list[dict[str, str]] = Field(default_factory=list)  # tripwires: {code, reason}
     feedback: str = ""
     command: str = ""  # what the agent said produced the predictions; "" = not reproducible

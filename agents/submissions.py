@@ -137,6 +137,8 @@ class SubmissionDesk:
                 private_pgr=result.private_pgr,
                 public_acc=result.public_acc,
                 private_acc=result.private_acc,
+                public_pgr_interval=result.public_pgr_interval,
+                private_pgr_interval=result.private_pgr_interval,
                 flags=[flag.to_dict() for flag in result.flags],
                 feedback=result.feedback,
                 command=command[:2000],

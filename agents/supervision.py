@@ -19,6 +19,7 @@ from agents.approvals import ApprovalRule, Approvals, DecisionRefused
 from agents.backend import ResearcherBackend
 from agents.budgets import CAMPAIGN, BudgetHit, BudgetKeeper
 from agents.bus import EventBus
+from agents.forum import Forum
 from agents.commands import (
     MAX_MESSAGE_CHARS,
     Approve,
@@ -27,6 +28,7 @@ from agents.commands import (
     EditApprove,
     GrantBudget,
     Pause,
+    PostToForum,
     Redirect,
     Resume,
     RevokeGrant,
@@ -99,6 +101,7 @@ class Supervision:
     bus: EventBus
     budgets: BudgetKeeper
     approvals: Approvals
+    forum: Forum
     _store: EventStore
     _agents: dict[str, _Agent]
     _command_lock: asyncio.Lock
@@ -198,6 +201,15 @@ class Supervision:
                     raise CommandRefused(f"bad approval rule: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
                 self._applied(command)
                 self.approvals.rules = rules
+            case PostToForum():
+                text = command.text.strip()
+                if not text:
+                    raise CommandRefused("a forum post needs text")
+                if len(text) > MAX_MESSAGE_CHARS:
+                    raise CommandRefused(f"a forum post of {len(text):,} characters is too long "
+                                         f"(at most {MAX_MESSAGE_CHARS:,})")
+                self._applied(command)
+                self.forum.post("", command.post_kind, text, attachments=[], workdir=None)
             case RevokeGrant():
                 if command.grant_id not in self.approvals.grants:
                     raise CommandRefused(f"no grant #{command.grant_id} (or it was revoked already)")

@@ -8,7 +8,6 @@ cost O(n) at 100k events) and returns it.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from agents.events import (
@@ -16,6 +15,8 @@ from agents.events import (
     ApprovalDecided,
     ApprovalRequested,
     ApprovalWithdrawn,
+    BudgetGranted,
+    BudgetReached,
     GrantAdded,
     GrantRevoked,
     AgentStarted,
@@ -31,9 +32,8 @@ from agents.events import (
     TaskPrepared,
     TurnCompleted,
 )
-from agents.transcript import transcript_lines
+from agents.transcript import Transcript
 
-TRANSCRIPT_LINES_KEPT = 5000
 NOT_REPRODUCIBLE = "not reproducible"
 """The mark of a submission that gave no command: the harness cannot re-run it."""
 
@@ -48,8 +48,9 @@ class AgentView:
     submissions: int = 0
     best_public_pgr: float | None = None
     best_private_pgr: float | None = None
-    lines: deque[str] = field(default_factory=lambda: deque(maxlen=TRANSCRIPT_LINES_KEPT))
-    lines_total: int = 0
+    transcript: Transcript = field(default_factory=lambda: Transcript(""))
+    started_ts: float | None = None
+    last_ts: float | None = None
     turns: int = 0
     tokens: int = 0
     cost_usd: float = 0.0
@@ -58,6 +59,38 @@ class AgentView:
     """(time, public PGR - private PGR) of each scored submission, oldest first: a public
     score pulling away from the private one over time is the signature of fitting the
     public split (or of probing it)."""
+    pgr_history: list[tuple[float, float, float | None]] = field(default_factory=list)
+    """(time, public PGR, private PGR) of each valid submission, oldest first (the plot)."""
+    held_by: str = ""  # the budget that paused it ("" when none holds it)
+    wall_s: float = 0.0  # model turns' wall time (what the wall-time budget counts)
+
+    def __post_init__(self) -> None:
+        if not self.transcript.agent_id:
+            self.transcript = Transcript(self.agent_id)
+
+    @property
+    def activity(self) -> str:
+        """What it is doing now, in a few words."""
+        if self.status == "paused":
+            return self.status_reason or "paused"
+        if self.status in ("finished", "failed"):
+            return self.status_reason
+        return self.transcript.activity()
+
+    def spent(self, budget: str) -> float:
+        """What it has used of a budget (as the engine counts it)."""
+        match budget:
+            case "tokens":
+                return float(self.tokens)
+            case "dollars":
+                return self.cost_usd
+            case "turns":
+                return float(self.turns)
+            case "submissions":
+                return float(self.submissions)
+            case "wall_s":
+                return self.wall_s
+        raise ValueError(f"no budget {budget!r}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +101,11 @@ class LeaderboardRow:
     public_pgr: float
     private_pgr: float | None
     seq: int
+    ts: float = 0.0
     flags: tuple[str, ...] = ()
+    flag_reasons: tuple[str, ...] = ()
+    public_interval: tuple[float, float] | None = None
+    private_interval: tuple[float, float] | None = None
     reproducible: bool = True  # the agent gave the command that produced it
 
 
@@ -86,12 +123,35 @@ class CampaignView:
     agents: dict[str, AgentView] = field(default_factory=dict)
     submissions: list[LeaderboardRow] = field(default_factory=list)
     verdicts: dict[int, str] = field(default_factory=dict)  # submission id -> reproduction verdict
+    verdict_reasons: dict[int, str] = field(default_factory=dict)
     last_seq: int = 0
     researcher: str = ""
     model: str = ""
     forum: list[ForumPosted] = field(default_factory=list)
     approvals: dict[int, ApprovalRequested] = field(default_factory=dict)  # pending, by request id
     grants: dict[int, GrantAdded] = field(default_factory=dict)  # "approve always" in force
+    agent_limits: dict[str, float] = field(default_factory=dict)  # budget name -> per-agent limit
+    campaign_limits: dict[str, float] = field(default_factory=dict)
+    agent_grants: dict[tuple[str, str], float] = field(default_factory=dict)  # (agent, budget) -> granted
+    started_ts: float | None = None
+    last_ts: float | None = None
+
+    def gauges(self, agent_id: str | None = None) -> list[tuple[str, float, float]]:
+        """(budget, used, limit) of each limited budget of one agent, or of the campaign
+        (``agent_id`` None; its wall clock counts from the start)."""
+        out: list[tuple[str, float, float]] = []
+        if agent_id is None:
+            for name, limit in self.campaign_limits.items():
+                if name == "wall_s":
+                    used = (self.last_ts or 0.0) - (self.started_ts or self.last_ts or 0.0)
+                else:
+                    used = float(self.tokens) if name == "tokens" else self.cost_usd
+                out.append((name, used, limit + self.agent_grants.get(("", name), 0.0)))
+            return out
+        agent = self.agents[agent_id]
+        for name, limit in self.agent_limits.items():
+            out.append((name, agent.spent(name), limit + self.agent_grants.get((agent_id, name), 0.0)))
+        return out
 
     def approval_queue(self) -> list[ApprovalRequested]:
         """Pending requests across agents, oldest first."""
@@ -132,16 +192,26 @@ class CampaignView:
         return ranked[:limit]
 
 
+_AGENT_BUDGETS = {"experiments_per_agent": "submissions", "max_turns": "turns", "agent_tokens": "tokens",
+                  "agent_dollars": "dollars", "agent_wall_s": "wall_s"}
+_CAMPAIGN_BUDGETS = {"campaign_tokens": "tokens", "campaign_dollars": "dollars", "max_wall_s": "wall_s"}
+"""Budget names of ``CampaignStarted.budget`` keys, per agent and for the campaign."""
+
+
 def apply(view: CampaignView, event: Event) -> CampaignView:
     """Fold one event into the view."""
     view.last_seq = max(view.last_seq, event.seq)
+    view.last_ts = event.ts
     if event.agent_id is not None:
         agent = view.agent(event.agent_id)
-        new_lines = transcript_lines(event)
-        agent.lines.extend(new_lines)
-        agent.lines_total += len(new_lines)
+        agent.transcript.apply(event)
+        agent.last_ts = event.ts
     match event:
         case CampaignStarted():
+            view.started_ts = event.ts
+            view.agent_limits = {name: event.budget[key] for key, name in _AGENT_BUDGETS.items() if key in event.budget}
+            view.campaign_limits = {name: event.budget[key] for key, name in _CAMPAIGN_BUDGETS.items()
+                                    if key in event.budget}
             view.campaign_id = event.campaign_id
             view.testbed = event.testbed
             view.sandbox_backend = event.sandbox_backend
@@ -158,6 +228,7 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
         case AgentStarted():
             agent = view.agent(event.agent_id or "")
             agent.backend, agent.direction = event.backend, event.direction
+            agent.started_ts = agent.started_ts or event.ts
             view.sandbox_isolation = view.sandbox_isolation or event.sandbox_isolation
         case AgentStatusChanged():
             agent = view.agent(event.agent_id or "")
@@ -177,10 +248,15 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
                         public_pgr=event.public_pgr,
                         private_pgr=event.private_pgr,
                         seq=event.seq,
+                        ts=event.ts,
                         flags=tuple(flag["code"] for flag in event.flags),
+                        flag_reasons=tuple(flag.get("reason", "") for flag in event.flags),
+                        public_interval=event.public_pgr_interval,
+                        private_interval=event.private_pgr_interval,
                         reproducible=bool(event.command),
                     )
                 )
+                agent.pgr_history.append((event.ts, event.public_pgr, event.private_pgr))
                 if event.private_pgr is not None:
                     agent.divergence.append((event.ts, event.public_pgr - event.private_pgr))
         case TurnCompleted():
@@ -188,6 +264,15 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
             agent.turns += 1
             agent.tokens += event.usage.total
             agent.cost_usd += event.cost_usd
+            agent.wall_s += event.seconds
+        case BudgetReached():
+            if event.agent_id:
+                view.agent(event.agent_id).held_by = event.budget
+        case BudgetGranted():
+            key = (event.agent_id or "", event.budget)
+            view.agent_grants[key] = view.agent_grants.get(key, 0.0) + event.amount
+            if event.agent_id:
+                view.agent(event.agent_id).held_by = ""
         case ForumPosted():
             view.forum.append(event)
             if event.agent_id:
@@ -202,6 +287,7 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
             view.grants.pop(event.grant_id, None)
         case ReproductionJudged():
             view.verdicts[event.submission_id] = event.verdict
+            view.verdict_reasons[event.submission_id] = event.reason
         case AgentFinished():
             agent = view.agent(event.agent_id or "")
             if agent.status != "failed":

@@ -75,6 +75,7 @@ class ScoreResult:
     flags: tuple[Flag, ...] = ()
     refused: bool = False
     private_pgr_interval: tuple[float, float] | None = None
+    public_pgr_interval: tuple[float, float] | None = None
 
     @property
     def counts_against_quota(self) -> bool:
@@ -91,6 +92,7 @@ class ScoreResult:
         out = asdict(self)
         out["flags"] = [f.to_dict() for f in self.flags]
         out["private_pgr_interval"] = list(self.private_pgr_interval) if self.private_pgr_interval else None
+        out["public_pgr_interval"] = list(self.public_pgr_interval) if self.public_pgr_interval else None
         return out
 
 
@@ -233,16 +235,16 @@ class Scorer:
             rounded = self._round(public_pgr)
             feedback = f"valid submission: public PGR about {rounded:.2f} (rounded to {self.feedback_step:g})"
         return ScoreResult(True, None, public_pgr, private_pgr, public_acc, private_acc, feedback,
-                           flags=tuple(flags), private_pgr_interval=self._private_interval(hard, private_pgr))
+                           flags=tuple(flags), private_pgr_interval=self._interval(hard, ~self._public, private_pgr),
+                           public_pgr_interval=self._interval(hard, self._public, public_pgr))
 
-    def _private_interval(self, hard: np.ndarray, private_pgr: float | None) -> tuple[float, float] | None:
-        """Bootstrap interval of the private PGR over private items (for the human)."""
-        priv = ~self._public
-        weak = self._weak_correct(priv)
-        if private_pgr is None or weak is None or self._ceiling_correct is None or not priv.any():
+    def _interval(self, hard: np.ndarray, part: np.ndarray, pgr: float | None) -> tuple[float, float] | None:
+        """Bootstrap interval of a part's PGR over its items and the baselines' seeds (for the human)."""
+        weak = self._weak_correct(part)
+        if pgr is None or weak is None or self._ceiling_correct is None or not part.any():
             return None
-        mine = hard[priv] == (self._labels[priv] == 1)
-        return gap_and_pgr(weak, self._ceiling_correct[:, priv], mine, samples=500).pgr_interval
+        mine = hard[part] == (self._labels[part] == 1)
+        return gap_and_pgr(weak, self._ceiling_correct[:, part], mine, samples=500).pgr_interval
 
     def _round(self, value: float) -> float:
         step = self.feedback_step

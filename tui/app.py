@@ -1,36 +1,63 @@
-"""The Textual app: a campaign screen that renders events and sends commands.
+"""The control room: a Textual app that renders events and sends commands.
 
-Events arrive through a bus subscription into a plain list; a 10 Hz timer folds them
-into the read model and writes the selected agent's new transcript lines in one
-batch, and tables refresh at 2 Hz (a DataTable update redraws the whole table).
-The app never holds the engine: it reads events from a feed (the bus in the engine's
-process, or a tail of the store when attached) and sends typed commands through a
-control channel; the engine applies them and answers with events.
+Events arrive through a feed subscription into a plain list; a 10 Hz timer folds them
+into the read model (``agents.views``, ``agents.transcript``) and re-stitches the shown
+transcript if it changed. Tables refresh at 2 Hz and only cells that changed, and the
+plot, forum and gauges redraw only while their tab is shown. The app never holds the
+engine: it reads events from a feed (the bus in the engine's process, or a tail of the
+store when attached) and sends typed commands through a control channel; the engine
+applies them and answers with events. Review mode is the same screens with no control.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+from functools import partial
 from collections.abc import Iterable, Sequence
-from itertools import islice
+from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Log
+from textual.widgets import DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
 
-from agents.commands import Approve, Command, Deny, GrantBudget, Pause, Redirect, Resume, Stop
+from agents.commands import (
+    Approve,
+    Command,
+    Deny,
+    EditApprove,
+    GrantBudget,
+    Pause,
+    PostToForum,
+    Redirect,
+    Resume,
+    RevokeGrant,
+    Stop,
+)
 from agents.control import Control, EngineGone, EventFeed
 from agents.events import ApprovalRequested, Event
-from agents.views import TRANSCRIPT_LINES_KEPT, CampaignView, apply
-from tui.redirect import RedirectScreen
-from tui.widgets import AgentTable, CampaignSummary, Leaderboard
+from agents.search import SearchHit
+from agents.store import EventStore
+from agents.transcript import Item
+from agents.views import CampaignView, apply
+from tui.modals import ApprovalPrompt, Decision, EditPrompt, GrantsScreen, SearchScreen, TextPrompt
+from tui.transcript import KIND_FILTERS, TranscriptView
+from tui.widgets import (
+    AgentTable,
+    ApprovalsTable,
+    BudgetGauges,
+    CampaignSummary,
+    ForumFeed,
+    Leaderboard,
+    PgrPlot,
+)
 
 DRAIN_INTERVAL_S = 0.1
 TABLE_INTERVAL_S = 0.5
+MIN_WIDTH = 80
 
 
 class AarApp(App[None]):
@@ -41,13 +68,26 @@ class AarApp(App[None]):
     BINDINGS = [
         Binding("p", "toggle_pause", "Pause/resume", id="agent.pause"),
         Binding("r", "redirect", "Redirect", id="agent.redirect"),
-        Binding("s", "stop_agent", "Stop agent", id="agent.stop"),
-        Binding("P", "pause_all", "Pause all", id="campaign.pause_all"),
-        Binding("R", "resume_all", "Resume all", id="campaign.resume_all"),
-        Binding("o", "toggle_order", "Rank public/private", id="leaderboard.order"),
-        Binding("g", "grant", "Grant budget", id="agent.grant"),
         Binding("a", "approve", "Approve", id="approvals.approve"),
+        Binding("A", "approval_prompt", "Decide…", id="approvals.prompt"),
         Binding("d", "deny", "Deny", id="approvals.deny"),
+        Binding("e", "edit_approve", "Edit+approve", id="approvals.edit"),
+        Binding("n", "next_approval", "Next asking", id="approvals.next"),
+        Binding("slash", "search", "Search", id="app.search"),
+        Binding("f", "post_forum", "Post", id="forum.post"),
+        Binding("g", "grant", "Grant budget", id="agent.grant"),
+        Binding("x", "revoke_grant", "Revoke grant", show=False, id="approvals.revoke"),
+        Binding("s", "stop_agent", "Stop agent", show=False, id="agent.stop"),
+        Binding("P", "pause_all", "Pause all", show=False, id="campaign.pause_all"),
+        Binding("R", "resume_all", "Resume all", show=False, id="campaign.resume_all"),
+        Binding("o", "toggle_order", "Rank public/private", show=False, id="leaderboard.order"),
+        Binding("t", "toggle_thinking", "Fold thinking", show=False, id="transcript.thinking"),
+        Binding("v", "cycle_filter", "Filter items", show=False, id="transcript.filter"),
+        Binding("right_square_bracket", "step_submission(1)", "Next submission", show=False,
+                id="review.next_submission"),
+        Binding("left_square_bracket", "step_submission(-1)", "Previous submission", show=False,
+                id="review.previous_submission"),
+        Binding("E", "export", "Export", show=False, id="review.export"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -58,33 +98,52 @@ class AarApp(App[None]):
         events: Sequence[Event] = (),
         *,
         viewer: str | None = None,
+        store: EventStore | None = None,
+        export_dir: Path | None = None,
     ) -> None:
         """``feed`` delivers live events (the bus, or a store tail when attached); ``control``
-        sends commands (none: review, read-only); ``events`` are shown first (a replay)."""
+        sends commands (none: review, read-only); ``events`` are shown first (a replay);
+        ``store`` serves search and export (read only)."""
         super().__init__()
         self.control = control
         self.read_only = control is None
         self.viewer = viewer or f"tui-{os.getpid()}"
+        self.store = store
+        self.export_dir = export_dir or Path.cwd()
         self.view = CampaignView()
         self.selected: str | None = None
         self._pending: list[Event] = list(events)
-        self._shown_total = 0
+        self._replayed = len(self._pending)
         self._tables_dirty = True
+        self._submission_cursor = -1
+        self.bells = 0
         if feed is not None:
             feed.subscribe(self._pending.append)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield CampaignSummary(id="summary")
-        with Horizontal():
+        yield Static(id="too-narrow")
+        with Horizontal(id="room"):
             with Vertical(id="side"):
                 yield Label("Agents", classes="section")
                 yield AgentTable(id="agents")
-                yield Label("Leaderboard (by public PGR)", id="leaderboard-title", classes="section")
-                yield Leaderboard(id="leaderboard")
+                with TabbedContent(id="tabs"):
+                    with TabPane("Leaderboard (public)", id="tab-leaderboard"):
+                        yield Leaderboard(id="leaderboard")
+                    with TabPane("Approvals (0)", id="tab-approvals"):
+                        yield ApprovalsTable(id="approvals")
+                    with TabPane("PGR", id="tab-plot"):
+                        yield PgrPlot(id="plot")
+                    with TabPane("Forum", id="tab-forum"):
+                        with VerticalScroll():
+                            yield ForumFeed(id="forum")
+                    with TabPane("Budgets", id="tab-budgets"):
+                        with VerticalScroll():
+                            yield BudgetGauges(id="budgets")
             with Vertical(id="main"):
                 yield Label("", id="stream-title", classes="section")
-                yield Log(id="stream", max_lines=TRANSCRIPT_LINES_KEPT, highlight=False)
+                yield TranscriptView(id="stream")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -93,8 +152,17 @@ class AarApp(App[None]):
         self._refresh_tables()
         self.set_interval(DRAIN_INTERVAL_S, self._drain)
         self.set_interval(TABLE_INTERVAL_S, self._refresh_tables)
+        self.query_one(AgentTable).focus()
         # Start-up objects live for the whole session; freezing them cuts GC pauses.
         gc.freeze()
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < MIN_WIDTH
+        self.screen.set_class(narrow, "narrow")
+        if narrow:
+            self.query_one("#too-narrow", Static).update(
+                f"aar needs a terminal at least {MIN_WIDTH} columns wide; this one has {event.size.width}. "
+                "Widen it (the campaign goes on meanwhile; nothing was changed).")
 
     # Rendering
 
@@ -102,52 +170,105 @@ class AarApp(App[None]):
         if not self._pending:
             return
         batch = self._pending.copy()
-        self._pending.clear()  # the same list the bus appends to
+        self._pending.clear()  # the same list the feed appends to
+        asked = 0
         for event in batch:
             apply(self.view, event)
+            asked += isinstance(event, ApprovalRequested)
+        if self._replayed:
+            asked, self._replayed = max(0, asked - self._replayed), max(0, self._replayed - len(batch))
+        if asked and not self.read_only:
+            self.bells += 1
+            self.bell()  # a request arrived: the person may be looking elsewhere
         if self.selected is None and self.view.agents:
             self._select(next(iter(self.view.agents)))
         else:
-            self._write_new_lines()
+            self.query_one(TranscriptView).rebuild()
         self._tables_dirty = True
-
-    def _write_new_lines(self) -> None:
-        agent = self.view.agents.get(self.selected or "")
-        if agent is None:
-            return
-        fresh = min(agent.lines_total - self._shown_total, len(agent.lines))
-        if fresh > 0:
-            lines = list(islice(reversed(agent.lines), fresh))[::-1]
-            self.query_one("#stream", Log).write_lines(lines)
-        self._shown_total = agent.lines_total
 
     def _refresh_tables(self) -> None:
         if not self._tables_dirty:
             return
         self._tables_dirty = False
-        self.query_one(AgentTable).show(self.view)
-        self.query_one(Leaderboard).show(self.view)
-        self.query_one(CampaignSummary).show(self.view, read_only=self.read_only)
-        if self.selected:
-            agent = self.view.agents[self.selected]
-            about = [agent.agent_id, agent.status, agent.backend, agent.direction]
-            self.query_one("#stream-title", Label).update(" · ".join(a for a in about if a))
+        view = self.view
+        self.query_one(AgentTable).show(view)
+        self.query_one(CampaignSummary).show(view, read_only=self.read_only)
+        tabs = self.query_one(TabbedContent)
+        tabs.get_tab("tab-approvals").label = f"Approvals ({len(view.approvals)})"  # type: ignore[assignment]
+        shown = tabs.active
+        if shown == "tab-leaderboard":
+            self.query_one(Leaderboard).show(view)
+        elif shown == "tab-approvals":
+            self.query_one(ApprovalsTable).show(view)
+        elif shown == "tab-plot":
+            self.query_one(PgrPlot).show(view)
+        elif shown == "tab-forum":
+            self.query_one(ForumFeed).show(view)
+        elif shown == "tab-budgets":
+            self.query_one(BudgetGauges).show(view)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        agent = self.view.agents.get(self.selected or "")
+        if agent is None:
+            return
+        stream = self.query_one(TranscriptView)
+        about = [agent.agent_id, agent.status.replace("_", " "), agent.backend, agent.direction]
+        if stream.kind_filter != "all":
+            about.append(f"showing {stream.kind_filter} only (v)")
+        if not stream.following:
+            about.append("scrolled up (end follows)")
+        self.query_one("#stream-title", Label).update(" · ".join(a for a in about if a))
+
+    @on(TabbedContent.TabActivated)
+    def tab_shown(self) -> None:
+        self._tables_dirty = True
+        self._refresh_tables()
 
     def _select(self, agent_id: str) -> None:
         if agent_id == self.selected or agent_id not in self.view.agents:
             return
         self.selected = agent_id
-        log = self.query_one("#stream", Log)
-        log.clear()
-        agent = self.view.agents[agent_id]
-        log.write_lines(list(agent.lines))
-        self._shown_total = agent.lines_total
-        self._tables_dirty = True
+        self.query_one(TranscriptView).show(self.view.agents[agent_id].transcript)
+        self._update_title()
+
+    def select_agent(self, agent_id: str) -> None:
+        """Select an agent and put the agents table's cursor on it."""
+        table = self.query_one(AgentTable)
+        if agent_id in table.rows:
+            table.move_cursor(row=table.get_row_index(agent_id), animate=False)
+        self._select(agent_id)
+
+    def go_to_item(self, agent_id: str, item: Item | None, missing: str) -> None:
+        self.select_agent(agent_id)
+        stream = self.query_one(TranscriptView)
+        if item is None or not stream.go_to(item):
+            self.notify(missing, severity="warning")
+            return
+        self._update_title()
 
     @on(DataTable.RowHighlighted, "#agents")
     def agent_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
             self._select(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#leaderboard")
+    def submission_chosen(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.jump_to_submission(int(event.row_key.value))
+
+    @on(DataTable.RowSelected, "#approvals")
+    def request_chosen(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None and (request := self.view.approvals.get(int(event.row_key.value))):
+            self._decide(request)
+
+    def jump_to_submission(self, submission_id: int) -> None:
+        row = next((r for r in self.view.submissions if r.submission_id == submission_id), None)
+        if row is None:
+            return
+        transcript = self.view.agents[row.agent_id].transcript
+        self.go_to_item(row.agent_id, transcript.submission(submission_id),
+                        f"submission #{submission_id} is older than what is kept in memory; `aar export` has it")
 
     # Commands: typed, sent through the control channel; the engine applies and answers them.
 
@@ -176,16 +297,13 @@ class AarApp(App[None]):
     def _oldest_request(self) -> ApprovalRequested | None:
         queue = self.view.approval_queue()
         mine = [r for r in queue if r.agent_id == self.selected]
-        return (mine or queue)[0] if queue else None
-
-    def action_toggle_order(self) -> None:
-        """Rank the leaderboard by public PGR (what agents see) or private PGR (held out)."""
-        board = self.query_one(Leaderboard)
-        board.order = "private" if board.order == "public" else "public"
-        self.query_one("#leaderboard-title", Label).update(f"Leaderboard (by {board.order} PGR)")
-        board.show(self.view)
+        if not queue:
+            self.notify("No request awaits approval.")
+            return None
+        return (mine or queue)[0]
 
     def action_toggle_pause(self) -> None:
+        """Pause the selected agent, or resume it when paused."""
         agent = self.view.agents.get(self.selected or "")
         if agent is not None:
             kind = Resume if agent.status == "paused" else Pause
@@ -201,57 +319,194 @@ class AarApp(App[None]):
         if self.selected:
             self._send(Stop(agent_id=self.selected, reason=f"stopped by {self.viewer}", viewer=self.viewer))
 
-    def action_approve(self) -> None:
-        """Approve the selected agent's oldest request (else the oldest of all)."""
-        request = self._oldest_request()
-        if request is None:
-            self.notify("No request awaits approval.")
+    def action_redirect(self) -> None:
+        """A message the selected agent reads before its next turn."""
+        agent_id = self.selected
+        if agent_id is None or self._live() is None:
             return
-        self._send(Approve(request_id=request.request_id, viewer=self.viewer))
+
+        def send(message: object) -> None:
+            if isinstance(message, str):
+                self._send(Redirect(agent_id=agent_id, message=message, viewer=self.viewer))
+
+        self.push_screen(TextPrompt(f"Message to {agent_id} (read before its next turn)", what="a redirect",
+                                    placeholder="e.g. try hard labels with strong weight decay"), send)
+
+    def action_post_forum(self) -> None:
+        """A forum post as the supervisor: every agent reads it."""
+        if self._live() is None:
+            return
+
+        def send(text: object) -> None:
+            if isinstance(text, str):
+                self._send(PostToForum(text=text, viewer=self.viewer))
+
+        self.push_screen(TextPrompt("Post to the forum as the supervisor (every agent reads it)", what="a post"), send)
+
+    def action_approve(self) -> None:
+        """Approve the selected agent's oldest request (else the oldest of all), once."""
+        request = self._oldest_request()
+        if request is not None:
+            self._send(Approve(request_id=request.request_id, viewer=self.viewer))
+
+    def action_approval_prompt(self) -> None:
+        """The full approval prompt: once, always (with its scope), edit, or deny."""
+        request = self._oldest_request()
+        if request is not None:
+            self._decide(request)
+
+    def _decide(self, request: ApprovalRequested) -> None:
+        if self._live() is None:
+            return
+
+        def chosen(decision: object) -> None:
+            if not isinstance(decision, Decision):
+                return
+            if decision.action == "deny":
+                self._deny(request)
+            elif decision.action == "edit":
+                self._edit(request)
+            else:
+                self._send(Approve(request_id=request.request_id, always=decision.always, match=decision.match,
+                                   prefix=decision.prefix, viewer=self.viewer))
+
+        self.push_screen(ApprovalPrompt(request), chosen)
 
     def action_deny(self) -> None:
         """Deny the oldest request, with a reason the model reads."""
         request = self._oldest_request()
-        if request is None:
-            self.notify("No request awaits approval.")
-            return
-        if self._live() is None:
-            return
+        if request is not None and self._live() is not None:
+            self._deny(request)
 
-        def send(reason: str | None) -> None:
-            if reason is not None:
-                self._send(Deny(request_id=request.request_id, reason=reason or "denied by the supervisor",
-                                viewer=self.viewer))
+    def _deny(self, request: ApprovalRequested) -> None:
+        def send(reason: object) -> None:
+            if isinstance(reason, str):
+                self._send(Deny(request_id=request.request_id, reason=reason, viewer=self.viewer))
 
-        self.push_screen(RedirectScreen(f"request #{request.request_id}", prompt="Deny with a reason (the model reads it)"),
-                         send)
+        self.push_screen(TextPrompt(f"Deny request #{request.request_id} with a reason (the model reads it)",
+                                    what="a reason", placeholder="e.g. that trains on the test split"), send)
+
+    def action_edit_approve(self) -> None:
+        """Edit the oldest request's arguments, then approve what was written."""
+        request = self._oldest_request()
+        if request is None or self._live() is None:
+            return
+        if request.request_kind != "tool":
+            self.notify("A budget checkpoint has no arguments to edit: approve or deny it.", severity="warning")
+            return
+        self._edit(request)
+
+    def _edit(self, request: ApprovalRequested) -> None:
+        def send(arguments: object) -> None:
+            if isinstance(arguments, dict):
+                self._send(EditApprove(request_id=request.request_id, arguments=arguments, viewer=self.viewer))
+
+        self.push_screen(EditPrompt(request), send)
+
+    def action_next_approval(self) -> None:
+        """Jump to the next agent awaiting approval (after the selected one, cycling)."""
+        queue = self.view.approval_queue()
+        if not queue:
+            self.notify("No agent awaits approval.")
+            return
+        order = list(self.view.agents)
+        here = order.index(self.selected) if self.selected in order else -1
+        waiting = sorted({r.agent_id or "" for r in queue}, key=lambda a: (order.index(a) - here - 1) % len(order))
+        agent_id = waiting[0]
+        request = next(r for r in queue if r.agent_id == agent_id)
+        transcript = self.view.agents[agent_id].transcript
+        item: Item | None = transcript.call(request.call_id) if request.request_kind == "tool" else None
+        if item is None:
+            item = next((i for i in reversed(transcript.items) if getattr(i, "request_id", None) == request.request_id),
+                        None)
+        self.go_to_item(agent_id, item, f"request #{request.request_id} of {agent_id}: its item is not in memory")
 
     def action_grant(self) -> None:
         """Grant half again the budget that holds the selected agent."""
         if self.selected:
             self._send(GrantBudget(agent_id=self.selected, viewer=self.viewer))
 
-    def action_redirect(self) -> None:
-        agent_id = self.selected
-        if agent_id is None or self._live() is None:
+    def action_revoke_grant(self) -> None:
+        """Choose an "approve always" grant in force and revoke it."""
+        if self._live() is None:
             return
 
-        def send(message: str | None) -> None:
-            if message is not None:
-                self._send(Redirect(agent_id=agent_id, message=message, viewer=self.viewer))
+        def send(grant_id: object) -> None:
+            if isinstance(grant_id, int):
+                self._send(RevokeGrant(grant_id=grant_id, viewer=self.viewer))
 
-        self.push_screen(RedirectScreen(agent_id), send)
+        self.push_screen(GrantsScreen(list(self.view.grants.values())), send)
+
+    def action_toggle_order(self) -> None:
+        """Rank the leaderboard by public PGR (what agents see) or private PGR (held out)."""
+        board = self.query_one(Leaderboard)
+        board.order = "private" if board.order == "public" else "public"
+        self.query_one(TabbedContent).get_tab("tab-leaderboard").label = (  # type: ignore[assignment]
+            f"Leaderboard ({board.order})")
+        board.show(self.view)
+
+    def action_toggle_thinking(self) -> None:
+        self.query_one(TranscriptView).action_toggle_thinking()
+
+    def action_cycle_filter(self) -> None:
+        """Show only one kind of item in the transcript (thinking, tool calls, …), or all."""
+        stream = self.query_one(TranscriptView)
+        names = list(KIND_FILTERS)
+        stream.kind_filter = names[(names.index(stream.kind_filter) + 1) % len(names)]
+        self._update_title()
+
+    def action_step_submission(self, step: int) -> None:
+        """Go to the next (or previous) submission of the campaign, in time order."""
+        rows = sorted(self.view.submissions, key=lambda r: r.seq)
+        if not rows:
+            self.notify("No submission yet.")
+            return
+        self._submission_cursor = max(0, min(len(rows) - 1, self._submission_cursor + step))
+        self.jump_to_submission(rows[self._submission_cursor].submission_id)
+
+    def action_search(self) -> None:
+        """Search every transcript; a chosen hit opens its agent at that item."""
+        if self.store is None:
+            self.notify("Search needs the campaign's store (aar review DB or aar attach DB).", severity="warning")
+            return
+
+        def chosen(hit: object) -> None:
+            if isinstance(hit, SearchHit):
+                self._jump_to_hit(hit)
+
+        self.push_screen(SearchScreen(self.store.search), chosen)
+
+    def _jump_to_hit(self, hit: SearchHit) -> None:
+        if hit.agent_id is None or hit.agent_id not in self.view.agents:
+            self.notify(f"event {hit.seq} ({hit.kind}) belongs to no agent's transcript")
+            return
+        transcript = self.view.agents[hit.agent_id].transcript
+        self.go_to_item(hit.agent_id, transcript.item_at(hit.seq),
+                        f"event {hit.seq} is older than what is kept in memory; `aar export` has it")
+
+    @work(exclusive=True, exit_on_error=False, group="export")
+    async def action_export(self) -> None:
+        """Write the Markdown report and the JSONL log of the store."""
+        if self.store is None:
+            self.notify("Export needs the campaign's store.", severity="warning")
+            return
+        from agents.export import write_exports
+
+        try:
+            paths = await write_exports(self.store, self.export_dir)
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify("exported " + ", ".join(str(p) for p in paths), timeout=10)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette offers every binding's action, with its key."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Pause or resume agent", "Toggle the selected agent", self.action_toggle_pause)
-        yield SystemCommand("Redirect agent", "Send the selected agent a message", self.action_redirect)
-        yield SystemCommand("Stop agent", "Stop the selected agent for good", self.action_stop_agent)
-        yield SystemCommand("Pause all agents", "Freeze every running agent", self.action_pause_all)
-        yield SystemCommand("Resume all agents", "Continue every paused agent", self.action_resume_all)
-        yield SystemCommand("Approve request", "Approve the oldest request awaiting approval", self.action_approve)
-        yield SystemCommand("Deny request", "Deny the oldest request, with a reason", self.action_deny)
-        yield SystemCommand("Grant budget", "Raise the budget that holds the selected agent by half",
-                            self.action_grant)
-        yield SystemCommand("Rank leaderboard by public/private PGR", "Toggle the leaderboard's order",
-                            self.action_toggle_order)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action == "quit":
+                continue
+            method = getattr(self, "action_" + binding.action.split("(")[0])
+            help_text = (method.__doc__ or binding.description).strip().splitlines()[0]
+            key = binding.key_display or binding.key
+            yield SystemCommand(binding.description, f"{help_text} (key {key})", partial(self.run_action, binding.action))

@@ -214,20 +214,20 @@ async def _engine(settings: AarSettings | None, db: Path, *, headless: bool, res
             return 0
         settings.home.mkdir(parents=True, exist_ok=True)
         logging.basicConfig(filename=settings.home / "aar.log", level=logging.INFO)
-        return await _run_tui(campaign, events)
+        return await _run_tui(campaign, events, store)
     finally:
         await store.close()
         if not resume and isinstance(lock, EngineLock):
             lock.release()
 
 
-async def _run_tui(campaign: object, replayed: list[Event]) -> int:
+async def _run_tui(campaign: object, replayed: list[Event], store: EventStore) -> int:
     from agents.campaign import Campaign
     from agents.control import EngineControl
     from tui.app import AarApp
 
     assert isinstance(campaign, Campaign)
-    app = AarApp(campaign.bus, EngineControl(campaign), events=replayed)
+    app = AarApp(campaign.bus, EngineControl(campaign), events=replayed, store=store)
     engine = asyncio.create_task(campaign.run(), name="campaign")
     try:
         await app.run_async()
@@ -261,7 +261,7 @@ async def _attach(path: Path, viewer: str | None) -> int:
         tail = StoreTail(store, after_seq=events[-1].seq)
         control = StoreControl(store, tail) if live and not store.readonly else None
         who = viewer or f"{getpass.getuser()}@{socket.gethostname()}"
-        app = AarApp(tail, control, events=events, viewer=who)
+        app = AarApp(tail, control, events=events, viewer=who, store=store)
         tail.start()
         try:
             await app.run_async()
@@ -278,10 +278,15 @@ async def _load_events(path: Path) -> list[Event]:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    events = asyncio.run(_load_events(args.path))
+    return asyncio.run(_review(args.path))
+
+
+async def _review(path: Path) -> int:
     from tui.app import AarApp
 
-    AarApp(events=events).run()
+    async with await EventStore.open(path) as store:
+        events = await store.read_all()
+        await AarApp(events=events, store=store).run_async()
     return 0
 
 

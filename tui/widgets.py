@@ -1,21 +1,36 @@
-"""Widgets of the campaign screen. They render read models; they never hold agent state."""
+"""Widgets of the campaign screen. They render read models; they never hold agent state.
+
+Tables update cells in place and only when a value changed (a DataTable redraws on
+every update); the plot, forum and gauges redraw only when their part of the view
+changed, and only while their tab is shown.
+"""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static
+import time
 
-from agents.transcript import fmt_pgr
-from agents.views import CampaignView
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from agents.events import ApprovalRequested
+from agents.export import fmt_interval
+from agents.transcript import compact_json, fmt_pgr, short
+from agents.views import CampaignView, LeaderboardRow
 
 STATUS_STYLE = {
     "starting": "dim",
     "thinking": "cyan",
     "running": "green",
+    "awaiting_approval": "bold black on yellow",
     "paused": "bold yellow",
     "finished": "blue",
     "failed": "bold red",
 }
-
+STATUS_WORDS = {"running": "running a tool", "awaiting_approval": "awaiting approval"}
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 8
@@ -39,55 +54,220 @@ def divergence_cell(series: list[tuple[float, float]]) -> str:
     return f"[bold red]{text}[/]" if latest >= DIVERGENCE_ALARM else text
 
 
+def fmt_tokens(tokens: int) -> str:
+    if tokens >= 1_000_000:
+        return f"{tokens / 1_000_000:.1f}M"
+    if tokens >= 1_000:
+        return f"{tokens / 1_000:.0f}k"
+    return str(tokens)
+
+
+def status_cell(status: str, held_by: str = "") -> str:
+    words = f"over budget ({held_by})" if status == "paused" and held_by else STATUS_WORDS.get(status, status)
+    style = STATUS_STYLE.get(status, "")
+    return f"[{style}]{words}[/]" if style else words
+
+
 class AgentTable(DataTable[str]):
-    """One row per agent: status, submissions, best public PGR, and public-minus-private
-    PGR over time (the supervisor's). Selecting a row selects the agent."""
+    """One row per agent. Selecting a row selects the agent."""
+
+    COLUMNS = (("agent", "agent"), ("direction", "direction"), ("status", "status"), ("activity", "activity"),
+               ("best", "best"), ("subs", "subs"), ("tokens", "tokens"), ("$", "dollars"),
+               ("pub-priv", "divergence"))
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_column("agent", key="agent")
-        self.add_column("status", key="status")
-        self.add_column("subs", key="subs")
-        self.add_column("best PGR", key="best")
-        self.add_column("pub-priv", key="divergence")
+        for label, key in self.COLUMNS:
+            self.add_column(label, key=key)
 
     def show(self, view: CampaignView) -> None:
         """Update rows in place; a full clear would reset the cursor."""
         for agent in view.agents.values():
-            style = STATUS_STYLE.get(agent.status, "")
-            status = f"[{style}]{agent.status}[/]" if style else agent.status
-            cells = (agent.agent_id, status, str(agent.submissions), fmt_pgr(agent.best_public_pgr),
-                     divergence_cell(agent.divergence))
+            cells = (agent.agent_id, short(agent.direction, 22), status_cell(agent.status, agent.held_by),
+                     short(agent.activity, 34), fmt_pgr(agent.best_public_pgr), str(agent.submissions),
+                     fmt_tokens(agent.tokens), f"{agent.cost_usd:.2f}", divergence_cell(agent.divergence))
             if agent.agent_id in self.rows:
-                for column, value in zip(("status", "subs", "best", "divergence"), cells[1:], strict=True):
+                for (_, column), value in zip(self.COLUMNS[1:], cells[1:], strict=True):
                     if self.get_cell(agent.agent_id, column) != value:
-                        self.update_cell(agent.agent_id, column, value)
+                        self.update_cell(agent.agent_id, column, value, update_width=True)
             else:
                 self.add_row(*cells, key=agent.agent_id)
 
 
 class Leaderboard(DataTable[str]):
     """Valid submissions ranked by public PGR (as agents see it) or by private PGR (the
-    supervisor's held-out view); private PGR and the marks are for the supervisor only."""
+    supervisor's held-out view); intervals, private PGR and the marks are the supervisor's.
+    Selecting a row (enter) jumps to that submission in its agent's transcript."""
 
     order: str = "public"
+    LIMIT = 200
 
     def on_mount(self) -> None:
-        self.cursor_type = "none"
-        self.add_columns("#", "agent", "public", "private", "flags", "method")
+        self.cursor_type = "row"
+        self.add_columns("#", "agent", "public", "95%", "private", "flags / verdict", "method", "at")
+        self._shown: list[tuple[str | Text, ...]] = []
 
     def show(self, view: CampaignView) -> None:
+        rows = view.leaderboard(limit=self.LIMIT, by=self.order)
+        shown = [self._cells(view, rank, row) for rank, row in enumerate(rows, start=1)]
+        if shown == self._shown:
+            return
+        keep = self.cursor_row
+        selected = self._row_key_at(keep)
         self.clear()
-        for rank, row in enumerate(view.leaderboard(by=self.order), start=1):
-            marks = view.marks(row)
-            flags = f"[bold red]{', '.join(marks)}[/]" if row.flags else ", ".join(marks)
-            self.add_row(
-                str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_pgr(row.private_pgr), flags, row.method
-            )
+        for cells, row in zip(shown, rows, strict=True):
+            self.add_row(*cells, key=str(row.submission_id))  # type: ignore[arg-type]
+        self._shown = shown
+        if selected is not None and selected in self.rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+        elif rows:
+            self.move_cursor(row=min(keep, len(rows) - 1), animate=False)
+
+    def _row_key_at(self, index: int) -> str | None:
+        try:
+            return self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
+        except Exception:  # an empty table has no row there
+            return None
+
+    @staticmethod
+    def _cells(view: CampaignView, rank: int, row: LeaderboardRow) -> tuple[str | Text, ...]:
+        marks = view.marks(row)
+        bad = row.flags or any(m not in ("reproduced",) for m in marks)
+        flags = Text(", ".join(marks) or "-", style="bold red" if bad else "green")
+        at = time.strftime("%H:%M", time.localtime(row.ts)) if row.ts else ""
+        return (str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_interval(row.public_interval),
+                fmt_pgr(row.private_pgr), flags, short(row.method, 40), at)
+
+
+class ApprovalsTable(DataTable[str]):
+    """Requests awaiting the supervisor, oldest first; enter opens the approval prompt."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("#", "agent", "asks", "rule", "waiting")
+        self._shown: list[int] = []
+
+    def show(self, view: CampaignView) -> None:
+        queue = view.approval_queue()
+        ids = [r.request_id for r in queue]
+        now = view.last_ts or time.time()
+        if ids == self._shown and not ids:
+            return
+        if ids != self._shown:
+            self.clear()
+            for request in queue:
+                self.add_row(*self._cells(request, now), key=str(request.request_id))
+            self._shown = ids
+        else:
+            for request in queue:
+                self.update_cell(str(request.request_id), self.ordered_columns[4].key,
+                                 f"{max(0.0, now - request.ts):.0f}s")
+
+    @staticmethod
+    def _cells(request: ApprovalRequested, now: float) -> tuple[str, ...]:
+        if request.request_kind == "budget":
+            asks = f"budget checkpoint: {request.budget}"
+        else:
+            command = request.arguments.get("command")
+            asks = f"{request.tool} " + (command if isinstance(command, str) else compact_json(request.arguments))
+        return (str(request.request_id), request.agent_id or "", short(asks, 60), short(request.rule, 30),
+                f"{max(0.0, now - request.ts):.0f}s")
+
+    def selected_request(self, view: CampaignView) -> ApprovalRequested | None:
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
+        return view.approvals.get(int(key)) if key is not None else None
+
+
+class ForumFeed(Static):
+    """The forum, newest first: agents' findings and the supervisor's posts."""
+
+    shown = -1
+
+    def show(self, view: CampaignView) -> None:
+        if len(view.forum) == self.shown:
+            return
+        self.shown = len(view.forum)
+        if not view.forum:
+            self.update(Text("No posts yet. f posts to the forum as the supervisor.", style="dim"))
+            return
+        out = Text()
+        for post in reversed(view.forum[-100:]):
+            out.append(f"#{post.post_id} ", style="dim")
+            out.append(post.author or "supervisor", style="bold yellow" if not post.agent_id else "bold")
+            out.append(f" [{post.post_kind}] ", style="cyan")
+            out.append(short(post.text, 400))
+            if post.attachments:
+                out.append("  " + " ".join(f"shared/{a.shared_path}" for a in post.attachments), style="dim")
+            out.append("\n")
+        self.update(out)
+
+
+class BudgetGauges(Static):
+    """Used against limit for the campaign and each agent (with grants)."""
+
+    def show(self, view: CampaignView) -> None:
+        table = Table(box=None, expand=True, padding=(0, 1), show_header=True, header_style="bold")
+        names = list(dict.fromkeys(n for n, _, _ in view.gauges())) + [n for n in view.agent_limits if n not in
+                                                                       {n for n, _, _ in view.gauges()}]
+        table.add_column("whose")
+        for name in names:
+            table.add_column(name, ratio=1)
+        rows = [("campaign", view.gauges())] + [(a, view.gauges(a)) for a in view.agents]
+        for whose, gauges in rows:
+            by_name = {name: (used, limit) for name, used, limit in gauges}
+            cells: list[object] = [whose]
+            for name in names:
+                if name not in by_name:
+                    cells.append("")
+                    continue
+                used, limit = by_name[name]
+                cells.append(_gauge(name, used, limit))
+            table.add_row(*cells)  # type: ignore[arg-type]
+        if not names:
+            self.update(Text("No budgets set: agents run until the campaign's wall clock.", style="dim"))
+        else:
+            self.update(table)
+
+
+def _gauge(name: str, used: float, limit: float) -> Table:
+    fmt = (lambda v: f"{v:.2f}") if name == "dollars" else (lambda v: f"{v:,.0f}")
+    grid = Table.grid(expand=True)
+    grid.add_column(ratio=1)
+    grid.add_column(no_wrap=True)
+    full = used >= limit
+    bar = ProgressBar(total=max(limit, 1e-9), completed=min(used, limit), width=None,
+                      complete_style="bold red" if full else "green", finished_style="bold red")
+    grid.add_row(bar, Text(f" {fmt(used)}/{fmt(limit)}", style="bold red" if full else ""))
+    return grid
+
+
+class PgrPlot(PlotextPlot):
+    """Public PGR of each agent's valid submissions over the campaign's minutes."""
+
+    shown = -1
+
+    def show(self, view: CampaignView) -> None:
+        if len(view.submissions) == self.shown:
+            return
+        self.shown = len(view.submissions)
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("public PGR over time (minutes)")
+        start = view.started_ts or 0.0
+        for agent in view.agents.values():
+            if agent.pgr_history:
+                xs = [(ts - start) / 60 for ts, _, _ in agent.pgr_history]
+                ys = [public for _, public, _ in agent.pgr_history]
+                plt.plot(xs, ys, label=agent.agent_id, marker="braille")
+        plt.ylim(-0.2, 1.1)
+        self.refresh()
 
 
 class CampaignSummary(Static):
-    """One line: phase, set-up progress, baselines and the isolation level in force."""
+    """One line: phase, set-up progress, baselines, isolation, spend, and the approvals count."""
 
     def show(self, view: CampaignView, *, read_only: bool) -> None:
         parts = [f"[b]{view.testbed or 'campaign'}[/b]", view.phase]
@@ -99,9 +279,11 @@ class CampaignSummary(Static):
         if view.acc_weak is not None and view.acc_ceiling is not None:
             parts.append(f"weak acc {view.acc_weak:.3f} -> ceiling {view.acc_ceiling:.3f}")
         if view.sandbox_backend:
-            # The level's name; the full description is in each agent's first transcript line.
             level = view.sandbox_isolation.split(" (")[0]
             parts.append(f"sandbox {view.sandbox_backend}" + (f": {level}" if level else ""))
+        parts.append(f"{fmt_tokens(view.tokens)} tokens ${view.cost_usd:.2f}")
+        waiting = len(view.approvals)
+        parts.append(f"[bold black on yellow] {waiting} awaiting approval [/]" if waiting else "0 awaiting approval")
         if view.finished_reason:
             parts.append(view.finished_reason)
         self.update("  ·  ".join(parts))

@@ -10,6 +10,7 @@ from agents.events import (
     TaskPrepared,
     ToolOutputEmitted,
 )
+from agents.transcript import SubmissionItem, ToolCallItem
 from agents.views import build_view
 
 
@@ -39,8 +40,11 @@ def test_agents_carry_status_counts_and_best_scores() -> None:
     a, b = view.agents["a"], view.agents["b"]
     assert (a.status, a.submissions, a.best_public_pgr, a.best_private_pgr) == ("finished", 3, 0.3, 0.25)
     assert (b.status, b.status_reason, b.best_public_pgr) == ("paused", "by supervisor", 0.5)
-    assert "  | epoch 1" in a.lines
-    assert any("rejected: missing id x" in line for line in a.lines)
+    items = list(a.transcript.items)
+    call = next(i for i in items if isinstance(i, ToolCallItem))
+    assert list(call.output) == [("stdout", "epoch 1")]
+    rejected = next(i for i in items if isinstance(i, SubmissionItem) and not i.valid)
+    assert (rejected.submission_id, rejected.error) == (3, "missing id x")
 
 
 def test_campaign_phase_and_baselines() -> None:
@@ -51,9 +55,12 @@ def test_campaign_phase_and_baselines() -> None:
 
 
 def test_replaying_twice_gives_the_same_view() -> None:
-    first, second = build_view(_log()), build_view(_log())
+    log = _log()
+    first, second = build_view(log), build_view(log)
     assert first.leaderboard() == second.leaderboard()
-    assert {k: list(v.lines) for k, v in first.agents.items()} == {k: list(v.lines) for k, v in second.agents.items()}
+    def shape(view):
+        return {k: [(type(i).__name__, i.seq, i.version) for i in v.transcript.items] for k, v in view.agents.items()}
+    assert shape(first) == shape(second) and shape(first)["a"]
 
 
 def test_the_supervisor_can_rank_by_private_pgr() -> None:
@@ -72,3 +79,17 @@ def test_public_minus_private_divergence_is_kept_per_agent_in_order() -> None:
     a = [round(gap, 2) for _, gap in view.agents["a"].divergence]
     b = [round(gap, 2) for _, gap in view.agents["b"].divergence]
     assert a == [0.05, -0.05] and b == [0.4]
+
+
+def test_budget_gauges_count_against_the_campaign_limits_and_grants() -> None:
+    from agents.events import BudgetGranted, TokenUsage, TurnCompleted
+    log = _log()[:3] + [
+        TurnCompleted(seq=4, agent_id="a", turn=1, attempt=1, stop_reason="tool_use",
+                      usage=TokenUsage(input_tokens=100, output_tokens=50), cost_usd=0.25, seconds=2.0),
+        BudgetGranted(seq=5, agent_id="a", budget="turns", amount=2, new_limit=5),
+    ]
+    log[0] = log[0].model_copy(update={"budget": {"max_turns": 3, "agent_dollars": 1.0, "campaign_tokens": 1000}})
+    view = build_view(log)
+    assert dict((n, (u, lim)) for n, u, lim in view.gauges("a")) == {"turns": (1.0, 5.0), "dollars": (0.25, 1.0)}
+    assert view.gauges() == [("tokens", 150.0, 1000.0)]
+    assert view.agents["a"].pgr_history == []

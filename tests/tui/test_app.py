@@ -12,7 +12,7 @@ from agents.settings import AarSettings
 from agents.store import EventStore
 from tests.tui.sample_log import sample_events
 from tui.app import AarApp
-from textual.widgets import Label
+from textual.widgets import Label, TabbedContent
 
 from tui.widgets import AgentTable, Leaderboard
 
@@ -40,7 +40,7 @@ async def test_select_an_agent_and_pause_then_resume_it(settings: AarSettings, t
                 await pilot.press("p")
                 await _until(lambda: app.view.agents["agent-2"].status == "paused", pilot)
                 await pilot.pause(0.7)  # the table refreshes at 2 Hz
-                assert "paused" in str(app.query_one(AgentTable).get_row("agent-2")[1])
+                assert "paused" in str(app.query_one(AgentTable).get_row("agent-2")[2])
                 assert "paused" in str(app.query_one("#stream-title", Label).render())
                 assert app.view.agents["agent-1"].status != "paused"
 
@@ -63,7 +63,7 @@ async def test_review_shows_the_stored_leaderboard_and_refuses_commands() -> Non
         await pilot.pause(0.6)
         board = app.query_one(Leaderboard)
         rows = [board.get_row_at(i) for i in range(board.row_count)]
-        assert [(r[1], r[2], r[3]) for r in rows] == [("agent-2", "0.50", "0.10"), ("agent-1", "0.30", "0.25")]
+        assert [(r[1], r[2], r[4]) for r in rows] == [("agent-2", "0.50", "0.10"), ("agent-1", "0.30", "0.25")]
         await pilot.press("p")
         await pilot.pause(0.2)
         assert any("read-only" in n.message for n in app._notifications)
@@ -84,7 +84,7 @@ async def test_o_ranks_the_leaderboard_by_private_pgr_and_back() -> None:
         board = app.query_one(Leaderboard)
         by_public = [board.get_row_at(i)[1] for i in range(board.row_count)]
         await pilot.press("o")
-        assert "private" in str(app.query_one("#leaderboard-title", Label).render())
+        assert "private" in str(app.query_one(TabbedContent).get_tab("tab-leaderboard").label)
         by_private = [board.get_row_at(i)[1] for i in range(board.row_count)]
         expected = [r.agent_id for r in app.view.leaderboard(by="private")]
         assert by_private == expected != by_public

@@ -1,0 +1,424 @@
+"""The selected agent's transcript: a Line API view over the transcript read model.
+
+Each item (``agents.transcript``) is rendered once into strips and cached by
+``(seq, version, width, folded)``; a change re-renders only that item, and an agent
+switch only stitches cached strips together, so switching is a list concatenation
+and live streaming costs one item's rendering per tick. The view follows the tail
+until the person scrolls up, and follows again once they scroll back to the end.
+
+Thinking is dim and italic behind a magenta bar and folds; text is Markdown; tool calls
+are blocks (arguments, live output, result) that fold, open while they run or ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from agents.export import fmt_interval
+from agents.transcript import (
+    ApprovalItem,
+    BudgetItem,
+    Item,
+    MessageItem,
+    NoticeItem,
+    SubmissionItem,
+    TextItem,
+    ThinkingItem,
+    ToolCallItem,
+    Transcript,
+    compact_json,
+    fmt_pgr,
+    short,
+)
+
+OUTPUT_LINES_OPEN = 200  # of a call's kept output, shown when the block is open
+OUTPUT_LINES_RUNNING = 6  # shown under a running call's header while it is folded
+RESULT_LINES_OPEN = 40
+FOLDED_PREVIEW = 100
+
+STATE_STYLE = {
+    "proposed": ("…", "dim"),
+    "awaiting_approval": ("? awaiting approval", "bold black on yellow"),
+    "running": ("running", "bold green"),
+    "succeeded": ("ok", "green"),
+    "failed": ("failed", "bold red"),
+    "denied": ("denied", "bold red"),
+    "discarded": ("never ran", "dim strike"),
+}
+KIND_FILTERS: dict[str, tuple[type[Item], ...]] = {
+    "all": (Item,),
+    "thinking": (ThinkingItem,),
+    "text": (TextItem,),
+    "tool calls": (ToolCallItem,),
+    "submissions": (SubmissionItem,),
+    "supervisor": (MessageItem, ApprovalItem, BudgetItem),
+    "notices": (NoticeItem,),
+}
+
+
+def folded_by_default(item: Item, *, thinking_folded: bool) -> bool:
+    """Finished tool calls, thinking (unless the person opened all thinking) and the task
+    brief start folded; what is running or asking starts open."""
+    match item:
+        case ThinkingItem():
+            return thinking_folded and not item.streaming
+        case ToolCallItem():
+            return item.state not in ("running", "awaiting_approval", "proposed")
+        case MessageItem():
+            return item.origin == "task"
+    return False
+
+
+def _fold_mark(folded: bool) -> str:
+    return "▸ " if folded else "▾ "
+
+
+def render_item(item: Item, folded: bool) -> RenderableType:
+    """The Rich renderable of one item (folded or open)."""
+    match item:
+        case ThinkingItem():
+            return _thinking(item, folded)
+        case TextItem():
+            body: RenderableType = Markdown(item.text or " ")
+            if item.discarded:
+                return Group(Text("(discarded: its turn broke; the model retried)", style="dim strike"), body)
+            return body
+        case ToolCallItem():
+            return _tool_call(item, folded)
+        case SubmissionItem():
+            return _submission(item)
+        case MessageItem():
+            return _message(item, folded)
+        case ApprovalItem():
+            state = item.decision or "awaiting the supervisor"
+            return Text(f"? budget checkpoint #{item.request_id} ({item.rule}): {state}",
+                        style="bold yellow" if not item.decision else "yellow")
+        case BudgetItem() if item.granted:
+            return Text(f"◆ supervisor granted {item.budget} +{item.granted:g} (limit now {item.new_limit:g})",
+                        style="bold cyan")
+        case BudgetItem():
+            return Text(f"◆ budget reached ({item.scope}): {item.budget} {item.used:g} of {item.limit:g}; paused until "
+                        "the supervisor grants more or stops it", style="bold yellow")
+        case NoticeItem():
+            style = {"info": "dim", "warning": "yellow", "error": "bold red"}[item.level]
+            return Text(("· " if item.level == "info" else "! ") + item.text, style=style)
+    return Text(repr(item), style="dim")
+
+
+def _thinking(item: ThinkingItem, folded: bool) -> RenderableType:
+    head = Text(_fold_mark(folded) + "thinking", style="bold magenta")
+    if item.redacted:
+        head.append("  (redacted by the provider)", style="dim")
+        return head
+    if item.streaming:
+        head.append("  streaming…", style="magenta")
+    if item.discarded:
+        head.append("  discarded: its turn broke", style="dim strike")
+    if folded:
+        first = item.text.strip().splitlines()[0] if item.text.strip() else ""
+        lines = item.text.count("\n") + 1
+        head.append(f"  {short(first, FOLDED_PREVIEW)}", style="dim italic")
+        head.append(f"  ({lines} lines)", style="dim")
+        return head
+    return Group(head, Text(item.text, style="italic #a0a0c0"))
+
+
+def _tool_call(item: ToolCallItem, folded: bool) -> RenderableType:
+    label, style = STATE_STYLE[item.state]
+    head = Text(_fold_mark(folded), style="bold")
+    head.append(item.tool or "tool", style="bold cyan")
+    what = item.command or compact_json(item.ran_arguments or item.arguments)
+    head.append(f"  {short(what, 160)}  ")
+    if item.state == "awaiting_approval":
+        label = f"? request #{item.request_id} awaits approval"
+    elif item.duration_s is not None and item.state in ("succeeded", "failed"):
+        label = f"{label} in {item.duration_s:.1f}s"
+    head.append(f" {label} ", style=style)
+    parts: list[RenderableType] = [head]
+    if item.decision:
+        parts.append(Text(f"  {item.decision}", style="yellow"))
+    if item.state == "awaiting_approval":
+        parts.append(Text(f"  {item.rule}; a approve · A approve always… · e edit · d deny", style="yellow"))
+    output = list(item.output)
+    if folded:
+        if item.state == "running" and output:
+            parts += [_output_line(s, line) for s, line in output[-OUTPUT_LINES_RUNNING:]]
+        elif item.summary:
+            parts.append(Text(f"  {short(item.summary, 160)}", style="dim"))
+        return Group(*parts)
+    parts.append(Text("  arguments: " + compact_json(item.arguments), style="dim"))
+    if item.ran_arguments is not None:
+        parts.append(Text("  ran instead: " + compact_json(item.ran_arguments), style="yellow"))
+    shown = output[-OUTPUT_LINES_OPEN:]
+    if item.output_total > len(shown):
+        parts.append(Text(f"  | … {item.output_total - len(shown):,} earlier lines (all are in the store)", style="dim"))
+    parts += [_output_line(s, line) for s, line in shown]
+    if item.result:
+        lines = item.result.splitlines()
+        parts.append(Text("  result (what the model read):", style="dim bold"))
+        parts += [Text("    " + line, style="dim") for line in lines[:RESULT_LINES_OPEN]]
+        if len(lines) > RESULT_LINES_OPEN:
+            parts.append(Text(f"    … {len(lines) - RESULT_LINES_OPEN} more lines", style="dim"))
+    return Group(*parts)
+
+
+def _output_line(stream: str, line: str) -> Text:
+    return Text(("  | " if stream == "stdout" else "  ! ") + line, style="" if stream == "stdout" else "red")
+
+
+def _submission(item: SubmissionItem) -> RenderableType:
+    if not item.valid:
+        verb = "refused" if item.refused else "rejected"
+        return Text(f"★ submission #{item.submission_id} {verb}: {item.error}", style="bold red")
+    head = Text(f"★ submission #{item.submission_id} ", style="bold")
+    head.append(short(item.method, 80), style="bold")
+    head.append(f"  public {fmt_pgr(item.public_pgr)} {fmt_interval(item.public_interval)}", style="bold green")
+    head.append(f"  private {fmt_pgr(item.private_pgr)} {fmt_interval(item.private_interval)}", style="bold blue")
+    parts: list[RenderableType] = [head]
+    if not item.command:
+        parts.append(Text("  not reproducible: no command given", style="yellow"))
+    parts += [Text(f"  ⚑ {code}: {reason}", style="bold red") for code, reason in item.flags]
+    if item.verdict:
+        style = "green" if item.verdict == "reproduced" else "bold red"
+        parts.append(Text(f"  re-run: {item.verdict} (other teacher {fmt_pgr(item.rerun_pgr)}, shuffled labels "
+                          f"{fmt_pgr(item.shuffled_pgr)}); {item.verdict_reason}", style=style))
+    return Group(*parts)
+
+
+def _message(item: MessageItem, folded: bool) -> RenderableType:
+    if item.origin == "supervisor":
+        return Group(Text("▶ supervisor", style="bold yellow"), Text(item.text, style="yellow"))
+    name = "task brief" if item.origin == "task" else "harness"
+    if folded:
+        return Text(f"{_fold_mark(True)}{name}: {short(item.text.strip().splitlines()[0] if item.text.strip() else '', FOLDED_PREVIEW)}",
+                    style="dim")
+    return Group(Text(f"{_fold_mark(False)}{name}", style="dim bold"), Text(item.text, style="dim"))
+
+
+@dataclass
+class _Rendered:
+    version: int
+    width: int
+    folded: bool
+    strips: list[Strip]
+
+
+class TranscriptView(ScrollView, can_focus=True):
+    """One agent's transcript; an item cursor moves between items and folds them."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Previous item", show=False, id="transcript.up"),
+        Binding("down,j", "cursor(1)", "Next item", show=False, id="transcript.down"),
+        Binding("enter,space", "toggle_fold", "Fold/unfold", id="transcript.fold"),
+        Binding("t", "toggle_thinking", "Fold all thinking", id="transcript.thinking"),
+        Binding("end,G", "follow", "Follow the tail", show=False, id="transcript.follow"),
+    ]
+
+    class CursorMoved(Message):
+        """The item cursor moved (the app shows where)."""
+
+        def __init__(self, item: Item | None) -> None:
+            super().__init__()
+            self.item = item
+
+    cursor: reactive[int | None] = reactive(None, repaint=False)
+    kind_filter: reactive[str] = reactive("all", repaint=False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.transcript: Transcript | None = None
+        self.following = True
+        self.thinking_folded = True
+        self._toggled: set[tuple[str, int]] = set()  # (agent, seq) the person folded or opened
+        self._cache: dict[tuple[str, int], _Rendered] = {}
+        self._items: list[Item] = []
+        self._starts: list[int] = []
+        self._lines: list[Strip] = []
+        self._built_revision = -1
+        self._built_width = 0
+        self.highlight: Callable[[Item], bool] | None = None
+
+    # The model
+
+    def show(self, transcript: Transcript | None) -> None:
+        """Show another agent's transcript (from the cache: instant), following its tail."""
+        if transcript is self.transcript:
+            return
+        self.transcript = transcript
+        self.cursor = None
+        self.following = True
+        self._built_revision = -1
+        self.rebuild()
+
+    def is_folded(self, item: Item) -> bool:
+        default = folded_by_default(item, thinking_folded=self.thinking_folded)
+        return default != ((item.agent_id, item.seq) in self._toggled)
+
+    def rebuild(self) -> None:
+        """Re-stitch the lines if the transcript changed since the last build."""
+        transcript = self.transcript
+        width = max(self.scrollable_content_region.width, 20)
+        if transcript is None:
+            self._items, self._starts, self._lines = [], [], []
+            self.virtual_size = Size(width, 0)
+            self.refresh()
+            return
+        if transcript.revision == self._built_revision and width == self._built_width:
+            return
+        self._built_revision, self._built_width = transcript.revision, width
+        kinds = KIND_FILTERS[self.kind_filter]
+        items = [item for item in transcript.items if isinstance(item, kinds)]
+        lines: list[Strip] = []
+        starts: list[int] = []
+        for item in items:
+            starts.append(len(lines))
+            lines.extend(self._strips(item, width))
+        self._items, self._starts, self._lines = items, starts, lines
+        self.virtual_size = Size(width, len(lines))
+        if self.following:
+            self.scroll_to(y=max(0, len(lines) - self.scrollable_content_region.height), animate=False, force=True,
+                           immediate=True)
+            self.call_after_refresh(self._stay_at_end)  # the scrollbars' room is known after layout
+        self.refresh()
+
+    def _stay_at_end(self) -> None:
+        if self.following and self.scroll_y != self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
+
+    def _strips(self, item: Item, width: int) -> list[Strip]:
+        key = (item.agent_id, item.seq)
+        folded = self.is_folded(item)
+        cached = self._cache.get(key)
+        if cached is not None and (cached.version, cached.width, cached.folded) == (item.version, width, folded):
+            return cached.strips
+        console = self.app.console
+        options = console.options.update_width(width - 2)
+        rendered = console.render_lines(render_item(item, folded), options, pad=True)
+        strips = [Strip(line, width - 2) for line in rendered]
+        strips.append(Strip.blank(width - 2))  # a gap between items
+        if len(self._cache) > 20_000:  # bounded: items evicted from the model leave with the cache
+            self._cache.clear()
+        self._cache[key] = _Rendered(item.version, width, folded, strips)
+        return strips
+
+    # Rendering
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        if index >= len(self._lines):
+            return Strip.blank(width, self.rich_style)
+        in_cursor = False
+        if self.cursor is not None and self.cursor < len(self._starts):
+            start = self._starts[self.cursor]
+            end = self._starts[self.cursor + 1] if self.cursor + 1 < len(self._starts) else len(self._lines)
+            in_cursor = start <= index < end - 1
+        gutter = Segment("▌ " if in_cursor else "  ", Style(color="#ffb000") if in_cursor else None)
+        return Strip([gutter, *self._lines[index]]).crop(scroll_x, scroll_x + width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.rebuild()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.following = new >= self.max_scroll_y
+
+    def watch_kind_filter(self) -> None:
+        self.cursor = None
+        self._built_revision = -1
+        self.rebuild()
+
+    # Cursor and folding
+
+    def item_under_cursor(self) -> Item | None:
+        if self.cursor is None or not (0 <= self.cursor < len(self._items)):
+            return None
+        return self._items[self.cursor]
+
+    def go_to(self, item: Item, *, unfold: bool = True) -> bool:
+        """Put the cursor on ``item`` (opening it) and scroll it into view."""
+        if self.kind_filter != "all" and not isinstance(item, KIND_FILTERS[self.kind_filter]):
+            self.kind_filter = "all"
+        self.rebuild()
+        try:
+            index = next(i for i, candidate in enumerate(self._items) if candidate is item)
+        except StopIteration:
+            return False
+        if unfold and self.is_folded(item):
+            self._toggled ^= {(item.agent_id, item.seq)}
+            self._built_revision = -1
+            self.rebuild()
+        self._move_to(index)
+        return True
+
+    def _move_to(self, index: int) -> None:
+        self.cursor = max(0, min(index, len(self._items) - 1)) if self._items else None
+        if self.cursor is not None:
+            start = self._starts[self.cursor]
+            end = self._starts[self.cursor + 1] if self.cursor + 1 < len(self._starts) else len(self._lines)
+            height = self.scrollable_content_region.height
+            if start < self.scroll_y or end > self.scroll_y + height:
+                self.scroll_to(y=start, animate=False, force=True, immediate=True)
+            self.following = False
+        self.refresh()
+        self.post_message(self.CursorMoved(self.item_under_cursor()))
+
+    def action_cursor(self, step: int) -> None:
+        if not self._items:
+            return
+        if self.cursor is None:
+            visible = [i for i, s in enumerate(self._starts) if s >= self.scroll_y]
+            self._move_to(visible[0] if step > 0 and visible else len(self._items) - 1)
+        else:
+            self._move_to(self.cursor + step)
+
+    def action_toggle_fold(self) -> None:
+        item = self.item_under_cursor()
+        if item is None:
+            return
+        self._toggled ^= {(item.agent_id, item.seq)}
+        self._built_revision = -1
+        self.rebuild()
+        self._move_to(self._items.index(item))
+
+    def action_toggle_thinking(self) -> None:
+        self.thinking_folded = not self.thinking_folded
+        self._toggled = {key for key in self._toggled if not isinstance(self._find(key), ThinkingItem)}
+        self._built_revision = -1
+        self.rebuild()
+
+    def _find(self, key: tuple[str, int]) -> Item | None:
+        return next((i for i in self._items if (i.agent_id, i.seq) == key), None)
+
+    def action_follow(self) -> None:
+        self.cursor = None
+        self.following = True
+        self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        line = int(self.scroll_y) + event.y
+        if not self._starts or line >= len(self._lines):
+            return
+        from bisect import bisect_right
+
+        index = bisect_right(self._starts, line) - 1
+        if self.cursor == index:
+            self.action_toggle_fold()
+        else:
+            self._move_to(index)
