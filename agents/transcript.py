@@ -258,6 +258,8 @@ class Transcript:
     # The reducer
 
     def _add(self, item: Item) -> Item:
+        """Append an item; its ``seq`` (the event that opened it) is its id: one event opens
+        at most one item."""
         item.last_seq = item.seq
         if len(self.items) == self.items.maxlen:
             self._forget(self.items[0])
@@ -447,8 +449,8 @@ class Transcript:
     def _notice_for(self, event: Event) -> None:
         match event:
             case AgentStarted():
-                self._notice(event, "sandbox", f"agent started ({event.backend}); direction: {event.direction}")
-                self._notice(event, "sandbox", f"sandbox: {event.sandbox_isolation}; work dir {event.sandbox_workdir}")
+                self._notice(event, "sandbox", f"agent started ({event.backend}); direction: {event.direction}\n"
+                             f"sandbox: {event.sandbox_isolation}; work dir {event.sandbox_workdir}")
             case AgentResumed():
                 self._notice(event, "status", f"resumed after {event.turns_done} turns ({event.messages} messages "
                              "rebuilt from the log)")

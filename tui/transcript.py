@@ -132,7 +132,7 @@ def _thinking(item: ThinkingItem, folded: bool) -> RenderableType:
         first = item.text.strip().splitlines()[0] if item.text.strip() else ""
         lines = item.text.count("\n") + 1
         head.append(f"  {short(first, FOLDED_PREVIEW)}", style="dim italic")
-        head.append(f"  ({lines} lines)", style="dim")
+        head.append(f"  ({lines} line{'s' if lines != 1 else ''})", style="dim")
         return head
     return Group(head, Text(item.text, style="italic #a0a0c0"))
 

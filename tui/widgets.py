@@ -71,9 +71,8 @@ def status_cell(status: str, held_by: str = "") -> str:
 class AgentTable(DataTable[str]):
     """One row per agent. Selecting a row selects the agent."""
 
-    COLUMNS = (("agent", "agent"), ("direction", "direction"), ("status", "status"), ("activity", "activity"),
-               ("best", "best"), ("subs", "subs"), ("tokens", "tokens"), ("$", "dollars"),
-               ("pub-priv", "divergence"))
+    COLUMNS = (("agent", "agent"), ("status", "status"), ("best", "best"), ("subs", "subs"), ("tokens", "tokens"),
+               ("$", "dollars"), ("pub-priv", "divergence"), ("activity", "activity"), ("direction", "direction"))
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -83,9 +82,9 @@ class AgentTable(DataTable[str]):
     def show(self, view: CampaignView) -> None:
         """Update rows in place; a full clear would reset the cursor."""
         for agent in view.agents.values():
-            cells = (agent.agent_id, short(agent.direction, 22), status_cell(agent.status, agent.held_by),
-                     short(agent.activity, 34), fmt_pgr(agent.best_public_pgr), str(agent.submissions),
-                     fmt_tokens(agent.tokens), f"{agent.cost_usd:.2f}", divergence_cell(agent.divergence))
+            cells = (agent.agent_id, status_cell(agent.status, agent.held_by), fmt_pgr(agent.best_public_pgr),
+                     str(agent.submissions), fmt_tokens(agent.tokens), f"{agent.cost_usd:.2f}",
+                     divergence_cell(agent.divergence), short(agent.activity, 40), short(agent.direction, 40))
             if agent.agent_id in self.rows:
                 for (_, column), value in zip(self.COLUMNS[1:], cells[1:], strict=True):
                     if self.get_cell(agent.agent_id, column) != value:
@@ -104,7 +103,7 @@ class Leaderboard(DataTable[str]):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("#", "agent", "public", "95%", "private", "flags / verdict", "method", "at")
+        self.add_columns("#", "agent", "public", "95%", "private", "flags / verdict", "at", "method")
         self._shown: list[tuple[str | Text, ...]] = []
 
     def show(self, view: CampaignView) -> None:
@@ -136,7 +135,7 @@ class Leaderboard(DataTable[str]):
         flags = Text(", ".join(marks) or "-", style="bold red" if bad else "green")
         at = time.strftime("%H:%M", time.localtime(row.ts)) if row.ts else ""
         return (str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_interval(row.public_interval),
-                fmt_pgr(row.private_pgr), flags, short(row.method, 40), at)
+                fmt_pgr(row.private_pgr), flags, at, short(row.method, 60))
 
 
 class ApprovalsTable(DataTable[str]):

@@ -19,6 +19,7 @@ from agents.commands import (
     EditApprove,
     GrantBudget,
     Pause,
+    PostToForum,
     Redirect,
     Resume,
     RevokeGrant,
@@ -34,6 +35,7 @@ from agents.events import (
     CommandApplied,
     CommandRefused,
     Event,
+    ForumPosted,
     GrantAdded,
     GrantRevoked,
     SubmissionScored,
@@ -178,6 +180,8 @@ async def test_control_commands_and_refusals(backend_settings: AarSettings, tmp_
             (GrantBudget(agent_id="agent-1"), "not held by a budget"),
             (RevokeGrant(grant_id=5), "no grant #5"),
             (SetApprovalPolicy(rules=[{"tool": "*", "action": "maybe"}]), "bad approval rule"),
+            (PostToForum(text=" \n "), "needs text"),
+            (PostToForum(text="x" * 1_000_000), "too long"),
         ]
         for command, reason in cases:
             outcome = await campaign.send(command)
@@ -205,6 +209,10 @@ async def test_control_commands_and_refusals(backend_settings: AarSettings, tmp_
         await until(events, lambda e: isinstance(e, GrantRevoked) and e.grant_id == grant.grant_id, engine)
         assert (await campaign.send(SetApprovalPolicy(rules=[{"tool": "submit_predictions", "action": "deny"}]))).applied
         assert campaign.approvals.rules[0].action == "deny"
+        assert (await campaign.send(PostToForum(text="check the private split", viewer="sup"))).applied
+        post = await until(events, lambda e: isinstance(e, ForumPosted) and e.author == "supervisor", engine)
+        assert isinstance(post, ForumPosted) and post.agent_id is None and post.text == "check the private split"
+        assert campaign.forum.posts[-1] is post  # agents read it with the forum tool
         stopped_again = await campaign.send(Stop(agent_id=owner))
         assert not stopped_again.applied
         await campaign.send(Stop(agent_id=other))
