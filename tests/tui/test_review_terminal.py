@@ -38,8 +38,9 @@ async def test_review_command_shows_the_stored_leaderboard(tmp_path: Path) -> No
             assert time.monotonic() < deadline, screen
             time.sleep(0.3)
         assert "Leaderboard" in screen and "review (read-only)" in screen
-        rows = [line for line in screen.splitlines() if "logreg" in line and line.lstrip()[:1].isdigit()]
-        assert [r.split()[:4] for r in rows] == [["1", "agent-2", "0.50", "0.10"], ["2", "agent-1", "0.30", "0.25"]]
+        rows = [line.split("│")[0] for line in screen.splitlines() if " agent-" in line and line.lstrip()[:1].isdigit()]
+        assert [r.split()[:3] for r in rows] == [["1", "agent-2", "0.50"], ["2", "agent-1", "0.30"]], screen
+        assert "0.10" in rows[0] and "[0.10, 0.50]  0.25" in rows[1]  # agent-1 has an interval, agent-2 none
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 30
         while not done.exists():
