@@ -43,6 +43,10 @@ def fmt_interval(interval: tuple[float, float] | None) -> str:
     return "" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
+def _with_interval(value: float | None, interval: tuple[float, float] | None) -> str:
+    return fmt_pgr(value) + (f" {fmt_interval(interval)}" if interval else "")
+
+
 def item_lines(item: Item) -> list[str]:
     """Plain-text lines of one transcript item (the report's transcript)."""
     match item:
@@ -72,9 +76,9 @@ def item_lines(item: Item) -> list[str]:
         case SubmissionItem():
             if not item.valid:
                 return [f"** submission #{item.submission_id} {'refused' if item.refused else 'rejected'}: {item.error}"]
-            lines = [f"** submission #{item.submission_id} ({item.method}): public PGR {fmt_pgr(item.public_pgr)} "
-                     f"{fmt_interval(item.public_interval)}, private PGR {fmt_pgr(item.private_pgr)} "
-                     f"{fmt_interval(item.private_interval)}"
+            lines = [f"** submission #{item.submission_id} ({item.method}): public PGR "
+                     f"{_with_interval(item.public_pgr, item.public_interval)}, private PGR "
+                     f"{_with_interval(item.private_pgr, item.private_interval)}"
                      + ("" if item.command else "; not reproducible (no command given)")]
             lines += [f"!! tripwire {code}: {reason}" for code, reason in item.flags]
             if item.verdict:
@@ -137,14 +141,14 @@ def markdown_report(events: Iterable[Event]) -> str:
             out.append(f"  - re-run: {reason}")
 
     out += ["", "## Agents", "",
-            "| agent | direction | status | turns | tokens | dollars | submissions | best public | best private | forum |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| agent | researcher | turns | tokens | dollars | submissions | best public | best private | forum | status "
+            "| direction |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for agent in view.agents.values():
-        out.append(f"| {agent.agent_id} | {_md(agent.direction)} | {agent.status} | {agent.turns} | {agent.tokens:,} "
-                   f"| ${agent.cost_usd:.4f} | {agent.submissions} | {fmt_pgr(agent.best_public_pgr)} "
-                   f"| {fmt_pgr(agent.best_private_pgr)} | {agent.forum_posts} |")
-    out.append(f"| **total** | | | {sum(a.turns for a in view.agents.values())} | {view.tokens:,} | "
-               f"${view.cost_usd:.4f} | {sum(a.submissions for a in view.agents.values())} | | | {len(view.forum)} |")
+        out.append(f"| {agent.agent_id} | {agent.backend} | {agent.turns} | {agent.tokens} | ${agent.cost_usd:.4f} "
+                   f"| {agent.submissions} | {fmt_pgr(agent.best_public_pgr)} | {fmt_pgr(agent.best_private_pgr)} "
+                   f"| {agent.forum_posts} | {agent.status} | {_md(agent.direction)} |")
+    out.append(f"| **total** | | {sum(a.turns for a in view.agents.values())} | {view.tokens} | ${view.cost_usd:.4f} "
+               f"| {sum(a.submissions for a in view.agents.values())} | | | {len(view.forum)} | | |")
     if view.forum:
         out += ["", "## Forum", ""]
         for post in view.forum:
