@@ -1,9 +1,15 @@
 """The append-only event store: SQLite through aiosqlite, WAL, batched writes.
 
 One database file holds one campaign. Appends are buffered in memory and written in
-batches (one transaction per batch: ~55k events/s measured here versus ~3k/s with a
-commit per event); `flush()` is the durability point. Nothing is ever updated or
-deleted, so a crash loses at most the unflushed tail.
+batches (one transaction per batch: tens of thousands of events/s, see
+benchmarks/bench_store.py, versus ~3k/s with a commit per event); `flush()` is the
+durability point. Nothing is ever updated or deleted, so a crash loses at most the
+unflushed tail.
+
+Schema 3 adds ``search``, an FTS5 index of each event's text (``agents.search``) whose
+rowid is the event's seq, written in the same transaction as the events. The engine
+resuming a schema-2 store migrates it; review and viewers of an older store search a
+temporary in-memory index built from its events on the first search.
 """
 
 from __future__ import annotations
@@ -14,12 +20,24 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiosqlite
+from pydantic import ValidationError
 
 from agents.commands import Command, command_from_json, command_to_json
 from agents.events import Event, event_from_json, event_to_json
+from agents.search import (
+    MATCH_END,
+    MATCH_START,
+    SNIPPET_ELLIPSIS,
+    SNIPPET_TOKENS,
+    SearchHit,
+    check_query,
+    query_error,
+    search_text,
+)
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: before the commands table; its campaigns still open for review
+SCHEMA_VERSION = 3
+# 1: before the commands table (its campaigns open for review); 2: before the search index
+READABLE_VERSIONS = (1, 2, 3)
 APP_ID = "aar"
 BUSY_TIMEOUT_MS = 5000  # the engine and attached viewers write one file from several processes
 
@@ -41,6 +59,10 @@ CREATE TABLE IF NOT EXISTS commands (
     body TEXT NOT NULL
 );
 """
+# Words split at anything not a letter or digit (so run_experiment is "run experiment"),
+# accents folded. The table holds the text itself: snippet() needs it.
+_SEARCH_TABLE = "CREATE VIRTUAL TABLE {schema}.search USING fts5(text, tokenize='unicode61 remove_diacritics 2')"
+INDEX_BATCH = 1000  # events parsed and indexed per step when building an index from the log
 
 
 class StoreError(Exception):
@@ -60,6 +82,8 @@ class EventStore:
         self._pending: list[Event] = []
         self._write_lock = asyncio.Lock()
         self._closed = False
+        self._index_lock = asyncio.Lock()
+        self._indexed_seq: int | None = None  # temporary index (schema < 3): events indexed up to here
 
     @classmethod
     async def create(cls, path: Path) -> EventStore:
@@ -75,6 +99,7 @@ class EventStore:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.executescript(_SCHEMA)
+            await conn.execute(_SEARCH_TABLE.format(schema="main"))
             await conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))],
@@ -132,11 +157,18 @@ class EventStore:
             await conn.close()
             raise StoreError(f"{path} has schema version {version}; this aar reads versions "
                              f"{', '.join(map(str, READABLE_VERSIONS))}")
-        if mode == "engine" and version != SCHEMA_VERSION:
+        if mode == "engine" and version < 2:
             await conn.close()
             raise StoreError(f"{path} is a campaign of an older aar (store schema {version}): it can be "
                              "reviewed and exported, not resumed")
-        readonly = mode == "review" or (mode == "viewer" and version < SCHEMA_VERSION)
+        if mode == "engine" and version == 2:
+            try:
+                await _add_search_index(conn)
+            except BaseException:
+                await conn.close()
+                raise
+            version = 3
+        readonly = mode == "review" or (mode == "viewer" and version < 2)  # schema 1 has no commands table
         return cls(path, conn, readonly=readonly, version=version, events_writable=mode == "engine")
 
     def append(self, event: Event) -> None:
@@ -154,16 +186,26 @@ class EventStore:
         return len(self._pending)
 
     async def flush(self) -> int:
-        """Write every buffered event in one transaction; returns how many."""
+        """Write every buffered event, and its search text, in one transaction; returns how
+        many. A flush once begun finishes even if its caller is cancelled (the bus's flusher
+        is, at close): its batch has left the buffer and is written, or rolled back on error."""
+        return await asyncio.shield(self._write_pending())
+
+    async def _write_pending(self) -> int:
         async with self._write_lock:
             batch, self._pending = self._pending, []
             if not batch:
                 return 0
-            await self._conn.executemany(
-                "INSERT INTO events (seq, ts, kind, agent_id, body) VALUES (?, ?, ?, ?, ?)",
-                [(e.seq, e.ts, e.kind, e.agent_id, event_to_json(e)) for e in batch],
-            )
-            await self._conn.commit()
+            rows = [(e.seq, e.ts, e.kind, e.agent_id, event_to_json(e)) for e in batch]
+            texts = [(e.seq, text) for e in batch if (text := search_text(e)) is not None]
+            try:
+                await self._conn.executemany(
+                    "INSERT INTO events (seq, ts, kind, agent_id, body) VALUES (?, ?, ?, ?, ?)", rows)
+                await self._conn.executemany("INSERT INTO main.search (rowid, text) VALUES (?, ?)", texts)
+                await self._conn.commit()
+            except Exception:
+                await self._conn.rollback()  # events and their index: both or neither
+                raise
             return len(batch)
 
     async def read(
@@ -187,6 +229,63 @@ class EventStore:
     async def read_all(self) -> list[Event]:
         """Every stored event, in order."""
         return [e async for e in self.read()]
+
+    async def search(
+        self, query: str, *, agent_id: str | None = None, kinds: Sequence[str] = (), limit: int = 100
+    ) -> list[SearchHit]:
+        """Flushed events whose text matches ``query``, newest first (seq descending), at
+        most ``limit``; optionally only ``agent_id``'s and only these ``kinds``.
+
+        ``query`` is FTS5 syntax (words, "phrases", AND / OR / NOT, prefix*, NEAR(),
+        parentheses); an empty, overlong or malformed one raises SearchError, and changes
+        nothing. Snippets mark matches with ``agents.search.MATCH_START`` / ``MATCH_END``.
+        A store older than schema 3 is indexed in memory on the first search (off the
+        event loop), then brought up to date on each later one."""
+        check_query(query)
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if self._closed:
+            raise StoreError(f"{self.path} is closed")
+        if self.version < 3:
+            await self._update_temporary_index()
+        sql = ("SELECT s.rowid, e.ts, e.kind, e.agent_id, snippet(s.search, 0, ?, ?, ?, ?) "
+               "FROM search AS s CROSS JOIN events AS e ON e.seq = s.rowid WHERE s.search MATCH ?")
+        # CROSS JOIN keeps the index outermost: matches come newest first and stop at the limit
+        params: list[object] = [MATCH_START, MATCH_END, SNIPPET_ELLIPSIS, SNIPPET_TOKENS, query]
+        if agent_id is not None:
+            sql += " AND e.agent_id = ?"
+            params.append(agent_id)
+        if kinds:
+            sql += f" AND e.kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        sql += " ORDER BY s.rowid DESC LIMIT ?"
+        params.append(limit)
+        try:
+            rows = await self._conn.execute_fetchall(sql, params)
+        except sqlite3.OperationalError as exc:
+            error = query_error(query, str(exc))
+            if error is None:
+                raise StoreError(f"{self.path}: search failed ({exc})") from None
+            raise error from None
+        return [SearchHit(seq=int(seq), agent_id=agent, kind=str(kind), ts=float(ts), snippet=str(snippet))
+                for seq, ts, kind, agent, snippet in rows]
+
+    async def _update_temporary_index(self) -> None:
+        async with self._index_lock:
+            if self._indexed_seq is None:
+                await self._conn.execute("PRAGMA temp_store=MEMORY")
+                await self._conn.execute(_SEARCH_TABLE.format(schema="temp"))
+                self._indexed_seq = 0
+            async for last_seq, texts in _unindexed(self._conn, self._indexed_seq):
+                await asyncio.shield(self._add_to_temporary_index(texts, last_seq))
+
+    async def _add_to_temporary_index(self, texts: list[tuple[int, str]], last_seq: int) -> None:
+        # Shielded and committed batch by batch: a search cancelled midway must not leave a
+        # transaction open (it would pin this connection's snapshot: a viewer's tail would
+        # stop seeing new events). OR REPLACE: a batch indexed twice after a cancel is harmless.
+        await self._conn.executemany("INSERT OR REPLACE INTO temp.search (rowid, text) VALUES (?, ?)", texts)
+        await self._conn.commit()
+        self._indexed_seq = max(self._indexed_seq or 0, last_seq)
 
     async def add_command(self, command: Command) -> Command:
         """Append a command to the commands table (committed at once); returns it with its id."""
@@ -230,3 +329,42 @@ class EventStore:
         finally:
             self._closed = True
             await self._conn.close()
+
+
+def _texts(rows: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    texts = []
+    for seq, body in rows:
+        try:
+            text = search_text(event_from_json(body))
+        except ValidationError:
+            continue  # an event this aar cannot parse is left out of the index, not fatal to search
+        if text is not None:
+            texts.append((seq, text))
+    return texts
+
+
+async def _unindexed(conn: aiosqlite.Connection, after_seq: int) -> AsyncIterator[tuple[int, list[tuple[int, str]]]]:
+    """The search texts of the stored events after ``after_seq``, a batch at a time, each
+    with the last seq it covers."""
+    while True:
+        rows = await conn.execute_fetchall(
+            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, INDEX_BATCH))
+        if not rows:
+            return
+        batch = [(int(seq), str(body)) for seq, body in rows]
+        after_seq = batch[-1][0]
+        yield after_seq, await asyncio.to_thread(_texts, batch)  # parsing is the slow part: off the loop
+
+
+async def _add_search_index(conn: aiosqlite.Connection) -> None:
+    """Migrate a schema-2 store to 3: the search table, backfilled, in one transaction."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(_SEARCH_TABLE.format(schema="main"))
+        async for _, texts in _unindexed(conn, 0):
+            await conn.executemany("INSERT INTO main.search (rowid, text) VALUES (?, ?)", texts)
+        await conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        await conn.commit()
+    except BaseException:
+        await asyncio.shield(conn.rollback())
+        raise
