@@ -77,8 +77,13 @@ class EventBus:
 
     async def _flush_forever(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+            # asyncio.wait, not wait_for: on 3.11 wait_for swallows a cancel that arrives just
+            # after the wake-up (a publish, flush_soon), and close() would wait forever
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({woken}, timeout=self._flush_interval_s)
+            finally:
+                woken.cancel()
             self._wake.clear()
             await self._store.flush()
 
