@@ -41,19 +41,21 @@ action = "ask"
 
 
 class Terminal:
-    """One tmux server of its own (a private socket), so no other server's environment leaks in."""
+    """One tmux server of its own (its socket in the test's directory), so no other server's
+    environment leaks in and nothing is left behind."""
 
-    def __init__(self, name: str) -> None:
-        self.socket = name
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+        self.session = f"aar-smoke-{uuid.uuid4().hex[:8]}"
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True)
+        return subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True)
 
     def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.socket).stdout
+        return self.tmux("capture-pane", "-p", "-t", self.session).stdout
 
     def press(self, key: str) -> None:
-        assert self.tmux("send-keys", "-t", self.socket, key).returncode == 0
+        assert self.tmux("send-keys", "-t", self.session, key).returncode == 0
 
     def wait_for(self, what: str, found: Callable[[str], bool], timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -90,9 +92,9 @@ async def test_run_pause_approve_and_quit_by_key(tmp_path: Path, feature_cache: 
     command = (" ".join(["env", "-u", "COLUMNS", "-u", "LINES", *assignments])
                + f" {shlex.quote(sys.executable)} -m tui.cli run --db {db} --campaign {tmp_path / 'campaign.toml'}"
                + f"; echo $? > {done}")  # Textual draws on stderr: no redirection
-    term = Terminal(f"aar-smoke-{uuid.uuid4().hex[:8]}")
+    term = Terminal(tmp_path / "tmux")
     set_up_by = time.monotonic() + SET_UP_S
-    started = term.tmux("-f", "/dev/null", "new", "-d", "-s", term.socket, "-x", str(WIDTH), "-y", str(HEIGHT),
+    started = term.tmux("-f", "/dev/null", "new", "-d", "-s", term.session, "-x", str(WIDTH), "-y", str(HEIGHT),
                         "-c", str(ROOT), command)
     assert started.returncode == 0, started.stderr
     try:
