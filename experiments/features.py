@@ -52,9 +52,10 @@ def default_model_path() -> str:
 
 
 def default_cache_dir() -> Path:
-    """`$AAR_CACHE_DIR` if set, else ~/.cache/aar/features."""
+    """`$AAR_CACHE_DIR/features` if it is set, else ~/.cache/aar/features: the same folder
+    the settings' ``cache_dir`` (also `$AAR_CACHE_DIR`) puts features in."""
     env = os.environ.get("AAR_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "aar" / "features"
+    return (Path(env).expanduser() if env else Path.home() / ".cache" / "aar") / "features"
 
 
 @dataclass(frozen=True)

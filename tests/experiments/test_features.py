@@ -95,6 +95,6 @@ def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
 
 def test_cache_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AAR_CACHE_DIR", str(tmp_path))
-    assert default_cache_dir() == tmp_path
+    assert default_cache_dir() == tmp_path / "features"  # where the settings' cache_dir keeps them
     monkeypatch.delenv("AAR_CACHE_DIR")
     assert default_cache_dir() == Path.home() / ".cache" / "aar" / "features"

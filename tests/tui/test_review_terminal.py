@@ -29,7 +29,8 @@ async def test_review_command_shows_the_stored_leaderboard(tmp_path: Path) -> No
 
     session = f"aar-review-{uuid.uuid4().hex[:8]}"
     done = tmp_path / "exit-code"
-    command = f"{sys.executable} -m tui.cli review {db}; echo $? > {done}"
+    # tmux's shell exports the pane's first size (80x24) as COLUMNS/LINES, and Textual trusts them
+    command = f"env -u COLUMNS -u LINES {sys.executable} -m tui.cli review {db}; echo $? > {done}"
     subprocess.run(["tmux", "new", "-d", "-s", session, "-x", "160", "-y", "40", command], check=True,
                    cwd=Path(__file__).parents[2])
     try:
