@@ -142,15 +142,15 @@ def instrument_classes() -> None:
     Screen._refresh_layout = timed("screen layout+frame", Screen._refresh_layout)  # type: ignore[method-assign]
     Screen._compositor_refresh = timed("screen frame (compositor)", Screen._compositor_refresh)  # type: ignore[method-assign]
     TranscriptView.rebuild = timed("TranscriptView.rebuild", TranscriptView.rebuild)  # type: ignore[method-assign]
-    strips = TranscriptView._strips
+    strips = TranscriptView._render_item
 
-    def strips_by_kind(view: TranscriptView, item: Any, width: int) -> Any:
+    def strips_by_kind(view: TranscriptView, item: Any, width: int, folded: bool) -> Any:
         key = (item.agent_id, item.seq)
         before = view._cache.get(key)
         started = time.perf_counter()
         TIMINGS.nested.append(0.0)
         try:
-            return strips(view, item, width)
+            return strips(view, item, width, folded)
         finally:
             ms = (time.perf_counter() - started) * 1000
             children = TIMINGS.nested.pop()
@@ -160,7 +160,7 @@ def instrument_classes() -> None:
             if TIMINGS.nested:
                 TIMINGS.nested[-1] += children
 
-    TranscriptView._strips = strips_by_kind  # type: ignore[method-assign,assignment]
+    TranscriptView._render_item = strips_by_kind  # type: ignore[method-assign,assignment]
     render_lines = Widget.render_lines
 
     painters: dict[str, Callable[..., Any]] = {}
@@ -206,6 +206,7 @@ class Load:
     lag_p99_ms: float | None = None
     key_p99_ms: float | None = None
     cpu_pct: float | None = None
+    presses: bool = True  # keys pressed in the window (c: a person watching, its target is CPU)
 
 
 def loads() -> dict[str, list[Load]]:
@@ -214,11 +215,14 @@ def loads() -> dict[str, list[Load]]:
     return {
         "a": [Load("a", "32 agents, 1,000 lines/s", 32, steady32, lag_p99_ms=50, key_p99_ms=50)],
         "b": [Load("b", "9 agents, same per-agent rate", 9, steady32, lag_p99_ms=20)],
-        "c": [Load("c", "32 agents, 1 turn/s each", 32, CAMPAIGN_SHAPE, cpu_pct=20)],
+        "c": [Load("c", "32 agents, 1 turn/s each, watched (no keys in the window)", 32, CAMPAIGN_SHAPE, cpu_pct=20,
+                   presses=False)],
         "d": [Load("d", "(a) + 2 burners at nice 10", 32, steady32, burners=2, burner_nice=10, lag_p99_ms=50,
                    key_p99_ms=50),
               Load("d0", "(a) + 2 burners at nice 0 (reference)", 32, steady32, burners=2, burner_nice=0,
                    lag_p99_ms=50, key_p99_ms=50)],
+        "z": [Load("z", "32 agents, a trickle of 10 lines/s (the floor: what a switch costs)", 32,
+                   steady_shape(10, 32), key_p99_ms=50)],
     }
 
 
@@ -316,6 +320,7 @@ class Probes:
         self.key_timeouts = 0
         self.frames = 0
         self.measuring = False
+        self.presses = True
         self._visited: set[str] = set()
         self._waiting: tuple[object, asyncio.Future[float]] | None = None
         self._shown_at: float | None = None
@@ -358,13 +363,15 @@ class Probes:
         step = 1
         while not stop.is_set():
             await asyncio.sleep(rng.uniform(0.15, 0.25) if toured.is_set() else 0.02)  # off the drain's phase
+            if toured.is_set() and not self.presses:
+                continue
             if table.row_count < 2 or table.row_count < len(self.app.view.agents):
                 continue
             self._visited.add(self.app.selected or "")
             row = table.cursor_row
             if row + step not in range(table.row_count):
                 step = -step
-            agent_id = table.ordered_rows[row + step].key.value or ""
+            agent_id = table.row_key_at(row + step) or ""
             done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
             self._shown_at = None
             sent = time.perf_counter()
@@ -442,6 +449,7 @@ async def measure(source: Any, load: Load, seconds: float, profile: bool) -> Res
     app._drain = timed("app._drain", guarded("_drain", counted_drain))  # type: ignore[method-assign]
     app._refresh_tables = timed("app._refresh_tables", guarded("_refresh_tables", refresh))  # type: ignore[method-assign]
     probes = Probes(app)
+    probes.presses = load.presses
     stop = asyncio.Event()
     burners: list[subprocess.Popen[bytes]] = []
     profiler = cProfile.Profile() if profile else None

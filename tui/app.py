@@ -11,6 +11,7 @@ applies them and answers with events. Review mode is the same screens with no co
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from functools import partial
@@ -22,7 +23,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Label, Static, TabbedContent, TabPane
 
 from agents.commands import (
     Approve,
@@ -44,6 +45,7 @@ from agents.store import EventStore
 from agents.transcript import Item
 from agents.views import CampaignView, apply
 from tui.modals import ApprovalPrompt, Decision, EditPrompt, GrantsScreen, SearchScreen, TextPrompt
+from tui.table import RowTable
 from tui.transcript import KIND_FILTERS, TranscriptView
 from tui.widgets import (
     AgentTable,
@@ -55,9 +57,23 @@ from tui.widgets import (
     PgrPlot,
 )
 
+def _refreeze(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
+
+
 DRAIN_INTERVAL_S = 0.1
+STREAM_INTERVAL_S = 0.2
 TABLE_INTERVAL_S = 0.5
 MIN_WIDTH = 80
+
+
+def _set_text(widget: Static, text: str) -> None:
+    """Update a one-line widget only when its text changed, and without a layout (an
+    update lays the whole screen out again by default)."""
+    if getattr(widget, "_shown_text", None) != text:
+        widget._shown_text = text  # type: ignore[attr-defined]
+        widget.update(text, layout=False)
 
 
 class AarApp(App[None]):
@@ -115,35 +131,49 @@ class AarApp(App[None]):
         self._pending: list[Event] = list(events)
         self._replayed = len(self._pending)
         self._tables_dirty = True
+        self._stream_dirty = False
         self._submission_cursor = -1
         self.bells = 0
         if feed is not None:
             feed.subscribe(self._pending.append)
+        # The widgets, held from the start: timers update them whatever screen is on top
+        # (a query from the app searches only the top screen: a modal).
+        self.summary = CampaignSummary(id="summary")
+        self.too_narrow = Static(id="too-narrow")
+        self.agents_table = AgentTable(id="agents")
+        self.tabs = TabbedContent(id="tabs")
+        self.board = Leaderboard(id="leaderboard")
+        self.approvals_table = ApprovalsTable(id="approvals")
+        self.plot = PgrPlot(id="plot")
+        self.forum_feed = ForumFeed(id="forum")
+        self.gauges = BudgetGauges(id="budgets")
+        self.stream_title = Label("", id="stream-title", classes="section")
+        self.stream = TranscriptView(id="stream")
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield CampaignSummary(id="summary")
-        yield Static(id="too-narrow")
+        yield self.summary
+        yield self.too_narrow
         with Horizontal(id="room"):
             with Vertical(id="side"):
                 yield Label("Agents", classes="section")
-                yield AgentTable(id="agents")
-                with TabbedContent(id="tabs"):
+                yield self.agents_table
+                with self.tabs:
                     with TabPane("Leaderboard (public)", id="tab-leaderboard"):
-                        yield Leaderboard(id="leaderboard")
+                        yield self.board
                     with TabPane("Approvals (0)", id="tab-approvals"):
-                        yield ApprovalsTable(id="approvals")
+                        yield self.approvals_table
                     with TabPane("PGR", id="tab-plot"):
-                        yield PgrPlot(id="plot")
+                        yield self.plot
                     with TabPane("Forum", id="tab-forum"):
                         with VerticalScroll():
-                            yield ForumFeed(id="forum")
+                            yield self.forum_feed
                     with TabPane("Budgets", id="tab-budgets"):
                         with VerticalScroll():
-                            yield BudgetGauges(id="budgets")
+                            yield self.gauges
             with Vertical(id="main"):
-                yield Label("", id="stream-title", classes="section")
-                yield TranscriptView(id="stream")
+                yield self.stream_title
+                yield self.stream
         yield Footer()
 
     def on_mount(self) -> None:
@@ -151,24 +181,35 @@ class AarApp(App[None]):
         self._drain()
         self._refresh_tables()
         self.set_interval(DRAIN_INTERVAL_S, self._drain)
+        self.set_interval(STREAM_INTERVAL_S, self._redraw_stream)
         self.set_interval(TABLE_INTERVAL_S, self._refresh_tables)
-        self.query_one(AgentTable).focus()
-        # Start-up objects live for the whole session; freezing them cuts GC pauses.
+        self.agents_table.focus()
+        # Start-up objects live for the whole session; freezing them cuts GC pauses. What
+        # survives a full collection later (the read model, rendered lines) is frozen too:
+        # a full collection walked ~360k objects (250 ms) about once a second under load.
+        # Frozen objects still die by reference counting; only cycles among them would stay.
         gc.freeze()
+        gc.callbacks.append(_refreeze)
+
+    def on_unmount(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(_refreeze)
 
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < MIN_WIDTH
         self.screen.set_class(narrow, "narrow")
         if narrow:
-            self.query_one("#too-narrow", Static).update(
+            self.too_narrow.update(
                 f"aar needs a terminal at least {MIN_WIDTH} columns wide; this one has {event.size.width}. "
                 "Widen it (the campaign goes on meanwhile; nothing was changed).")
 
     # Rendering
 
     def _drain(self) -> None:
-        if not self._pending:
-            return
+        if self._pending and not self._exit and self.stream.is_mounted:
+            self._fold_pending()
+
+    def _fold_pending(self) -> None:
         batch = self._pending.copy()
         self._pending.clear()  # the same list the feed appends to
         asked = 0
@@ -183,42 +224,54 @@ class AarApp(App[None]):
         if self.selected is None and self.view.agents:
             self._select(next(iter(self.view.agents)))
         else:
-            self.query_one(TranscriptView).rebuild()
+            self._stream_dirty = True
         self._tables_dirty = True
 
+    def _redraw_stream(self) -> None:
+        """The shown transcript catches up at 5 Hz: its repaint (and the frame it causes) is
+        the room's largest cost; a switch of agent or a fold redraws at once."""
+        if self._stream_dirty and not self._exit and self.stream.is_mounted:
+            self._stream_dirty = False
+            self.stream.rebuild()
+
     def _refresh_tables(self) -> None:
-        if not self._tables_dirty:
-            return
+        if self._tables_dirty and not self._exit and self.agents_table.is_mounted:
+            self._redraw_tables()
+
+    def _redraw_tables(self) -> None:
         self._tables_dirty = False
         view = self.view
-        self.query_one(AgentTable).show(view)
-        self.query_one(CampaignSummary).show(view, read_only=self.read_only)
-        tabs = self.query_one(TabbedContent)
-        tabs.get_tab("tab-approvals").label = f"Approvals ({len(view.approvals)})"  # type: ignore[assignment]
+        self.agents_table.show(view)
+        self.summary.show(view, read_only=self.read_only)
+        tabs = self.tabs
+        label = f"Approvals ({len(view.approvals)})"
+        tab = tabs.get_tab("tab-approvals")
+        if str(tab.label) != label:
+            tab.label = label  # type: ignore[assignment]
         shown = tabs.active
         if shown == "tab-leaderboard":
-            self.query_one(Leaderboard).show(view)
+            self.board.show(view)
         elif shown == "tab-approvals":
-            self.query_one(ApprovalsTable).show(view)
+            self.approvals_table.show(view)
         elif shown == "tab-plot":
-            self.query_one(PgrPlot).show(view)
+            self.plot.show(view)
         elif shown == "tab-forum":
-            self.query_one(ForumFeed).show(view)
+            self.forum_feed.show(view)
         elif shown == "tab-budgets":
-            self.query_one(BudgetGauges).show(view)
+            self.gauges.show(view)
         self._update_title()
 
     def _update_title(self) -> None:
         agent = self.view.agents.get(self.selected or "")
         if agent is None:
             return
-        stream = self.query_one(TranscriptView)
+        stream = self.stream
         about = [agent.agent_id, agent.status.replace("_", " "), agent.backend, agent.direction]
         if stream.kind_filter != "all":
             about.append(f"showing {stream.kind_filter} only (v)")
         if not stream.following:
             about.append("scrolled up (end follows)")
-        self.query_one("#stream-title", Label).update(" · ".join(a for a in about if a))
+        _set_text(self.stream_title, " · ".join(a for a in about if a))
 
     @on(TabbedContent.TabActivated)
     def tab_shown(self) -> None:
@@ -229,37 +282,35 @@ class AarApp(App[None]):
         if agent_id == self.selected or agent_id not in self.view.agents:
             return
         self.selected = agent_id
-        self.query_one(TranscriptView).show(self.view.agents[agent_id].transcript)
+        self.stream.show(self.view.agents[agent_id].transcript)
         self._update_title()
 
     def select_agent(self, agent_id: str) -> None:
         """Select an agent and put the agents table's cursor on it."""
-        table = self.query_one(AgentTable)
+        table = self.agents_table
         if agent_id in table.rows:
             table.move_cursor(row=table.get_row_index(agent_id), animate=False)
         self._select(agent_id)
 
     def go_to_item(self, agent_id: str, item: Item | None, missing: str) -> None:
         self.select_agent(agent_id)
-        stream = self.query_one(TranscriptView)
+        stream = self.stream
         if item is None or not stream.go_to(item):
             self.notify(missing, severity="warning")
             return
         self._update_title()
 
-    @on(DataTable.RowHighlighted, "#agents")
-    def agent_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
-            self._select(event.row_key.value)
+    @on(RowTable.RowHighlighted, "#agents")
+    def agent_highlighted(self, event: RowTable.RowHighlighted) -> None:
+        self._select(event.key)
 
-    @on(DataTable.RowSelected, "#leaderboard")
-    def submission_chosen(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.jump_to_submission(int(event.row_key.value))
+    @on(RowTable.RowSelected, "#leaderboard")
+    def submission_chosen(self, event: RowTable.RowSelected) -> None:
+        self.jump_to_submission(int(event.key))
 
-    @on(DataTable.RowSelected, "#approvals")
-    def request_chosen(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None and (request := self.view.approvals.get(int(event.row_key.value))):
+    @on(RowTable.RowSelected, "#approvals")
+    def request_chosen(self, event: RowTable.RowSelected) -> None:
+        if request := self.view.approvals.get(int(event.key)):
             self._decide(request)
 
     def jump_to_submission(self, submission_id: int) -> None:
@@ -439,18 +490,18 @@ class AarApp(App[None]):
 
     def action_toggle_order(self) -> None:
         """Rank the leaderboard by public PGR (what agents see) or private PGR (held out)."""
-        board = self.query_one(Leaderboard)
+        board = self.board
         board.order = "private" if board.order == "public" else "public"
-        self.query_one(TabbedContent).get_tab("tab-leaderboard").label = (  # type: ignore[assignment]
+        self.tabs.get_tab("tab-leaderboard").label = (  # type: ignore[assignment]
             f"Leaderboard ({board.order})")
         board.show(self.view)
 
     def action_toggle_thinking(self) -> None:
-        self.query_one(TranscriptView).action_toggle_thinking()
+        self.stream.action_toggle_thinking()
 
     def action_cycle_filter(self) -> None:
         """Show only one kind of item in the transcript (thinking, tool calls, …), or all."""
-        stream = self.query_one(TranscriptView)
+        stream = self.stream
         names = list(KIND_FILTERS)
         stream.kind_filter = names[(names.index(stream.kind_filter) + 1) % len(names)]
         self._update_title()

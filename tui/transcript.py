@@ -12,7 +12,6 @@ are blocks (arguments, live output, result) that fold, open while they run or as
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
@@ -22,7 +21,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -45,7 +44,8 @@ from agents.transcript import (
     short,
 )
 
-OUTPUT_LINES_OPEN = 200  # of a call's kept output, shown when the block is open
+OUTPUT_LINES_OPEN = 200  # of a finished call's kept output, shown when the block is open
+OUTPUT_LINES_LIVE = 20  # of a running call's: it is rendered again on every tick
 OUTPUT_LINES_RUNNING = 6  # shown under a running call's header while it is folded
 RESULT_LINES_OPEN = 40
 FOLDED_PREVIEW = 100
@@ -68,6 +68,10 @@ KIND_FILTERS: dict[str, tuple[type[Item], ...]] = {
     "supervisor": (MessageItem, ApprovalItem, BudgetItem),
     "notices": (NoticeItem,),
 }
+
+
+_BLANK = Segment("  ")
+_CURSOR = Segment("▌ ", Style(color="#ffb000"))
 
 
 def folded_by_default(item: Item, *, thinking_folded: bool) -> bool:
@@ -156,17 +160,17 @@ def _tool_call(item: ToolCallItem, folded: bool) -> RenderableType:
     output = list(item.output)
     if folded:
         if item.state == "running" and output:
-            parts += [_output_line(s, line) for s, line in output[-OUTPUT_LINES_RUNNING:]]
+            parts += [_output_line(s, line, live=True) for s, line in output[-OUTPUT_LINES_RUNNING:]]
         elif item.summary:
             parts.append(Text(f"  {short(item.summary, 160)}", style="dim"))
         return Group(*parts)
     parts.append(Text("  arguments: " + compact_json(item.arguments), style="dim"))
     if item.ran_arguments is not None:
         parts.append(Text("  ran instead: " + compact_json(item.ran_arguments), style="yellow"))
-    shown = output[-OUTPUT_LINES_OPEN:]
+    shown = output[-(OUTPUT_LINES_LIVE if item.state == "running" else OUTPUT_LINES_OPEN):]
     if item.output_total > len(shown):
         parts.append(Text(f"  | … {item.output_total - len(shown):,} earlier lines (all are in the store)", style="dim"))
-    parts += [_output_line(s, line) for s, line in shown]
+    parts += [_output_line(s, line, live=item.state == "running") for s, line in shown]
     if item.result:
         lines = item.result.splitlines()
         parts.append(Text("  result (what the model read):", style="dim bold"))
@@ -176,8 +180,11 @@ def _tool_call(item: ToolCallItem, folded: bool) -> RenderableType:
     return Group(*parts)
 
 
-def _output_line(stream: str, line: str) -> Text:
-    return Text(("  | " if stream == "stdout" else "  ! ") + line, style="" if stream == "stdout" else "red")
+def _output_line(stream: str, line: str, *, live: bool = False) -> Text:
+    """One output line; while the call runs, cut to the width instead of wrapped, so the
+    block keeps its height as lines arrive and the view need not scroll or repaint above."""
+    return Text(("  | " if stream == "stdout" else "  ! ") + line, style="" if stream == "stdout" else "red",
+                no_wrap=live, overflow="ellipsis" if live else "fold")
 
 
 def _submission(item: SubmissionItem) -> RenderableType:
@@ -209,12 +216,18 @@ def _message(item: MessageItem, folded: bool) -> RenderableType:
     return Group(Text(f"{_fold_mark(False)}{name}", style="dim bold"), Text(item.text, style="dim"))
 
 
+Line = list[Segment]
+"""A rendered line as plain segments: Strips (with their caches) are made only for the
+lines on screen, so the cache holds few objects for the GC to walk."""
+_GAP: Line = []  # the blank line between items
+
+
 @dataclass
 class _Rendered:
     version: int
     width: int
     folded: bool
-    strips: list[Strip]
+    lines: list[Line]
 
 
 class TranscriptView(ScrollView, can_focus=True):
@@ -224,7 +237,6 @@ class TranscriptView(ScrollView, can_focus=True):
         Binding("up,k", "cursor(-1)", "Previous item", show=False, id="transcript.up"),
         Binding("down,j", "cursor(1)", "Next item", show=False, id="transcript.down"),
         Binding("enter,space", "toggle_fold", "Fold/unfold", id="transcript.fold"),
-        Binding("t", "toggle_thinking", "Fold all thinking", id="transcript.thinking"),
         Binding("end,G", "follow", "Follow the tail", show=False, id="transcript.follow"),
     ]
 
@@ -246,11 +258,13 @@ class TranscriptView(ScrollView, can_focus=True):
         self._toggled: set[tuple[str, int]] = set()  # (agent, seq) the person folded or opened
         self._cache: dict[tuple[str, int], _Rendered] = {}
         self._items: list[Item] = []
+        self._shown: list[tuple[int, bool]] = []  # (version, folded) of each item as stitched
         self._starts: list[int] = []
-        self._lines: list[Strip] = []
+        self._lines: list[Line] = []
         self._built_revision = -1
         self._built_width = 0
-        self.highlight: Callable[[Item], bool] | None = None
+        self.renders = 0  # items rendered (a benchmark's counter)
+        self._strips: dict[int, tuple[Line, bool, int, Strip]] = {}  # the lines on screen lately, by id
 
     # The model
 
@@ -261,6 +275,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.transcript = transcript
         self.cursor = None
         self.following = True
+        self._items, self._shown, self._starts, self._lines = [], [], [], []
         self._built_revision = -1
         self.rebuild()
 
@@ -268,57 +283,95 @@ class TranscriptView(ScrollView, can_focus=True):
         default = folded_by_default(item, thinking_folded=self.thinking_folded)
         return default != ((item.agent_id, item.seq) in self._toggled)
 
+    def _restitch(self) -> None:
+        """Force the next rebuild to look at every item (a fold or the filter changed)."""
+        self._built_revision = -1
+        self._shown = []
+
     def rebuild(self) -> None:
-        """Re-stitch the lines if the transcript changed since the last build."""
+        """Re-stitch the lines if the transcript changed since the last build, from the
+        first item that changed (items change at the tail; the rest is kept)."""
         transcript = self.transcript
         width = max(self.scrollable_content_region.width, 20)
         if transcript is None:
-            self._items, self._starts, self._lines = [], [], []
-            self.virtual_size = Size(width, 0)
+            self._items, self._shown, self._starts, self._lines = [], [], [], []
+            self._set_height(0)
             self.refresh()
             return
         if transcript.revision == self._built_revision and width == self._built_width:
             return
+        if width != self._built_width:
+            self._shown = []
         self._built_revision, self._built_width = transcript.revision, width
         kinds = KIND_FILTERS[self.kind_filter]
         items = [item for item in transcript.items if isinstance(item, kinds)]
-        lines: list[Strip] = []
-        starts: list[int] = []
-        for item in items:
+        same = 0
+        limit = min(len(items), len(self._items), len(self._shown))
+        while same < limit and items[same] is self._items[same] and \
+                self._shown[same] == (items[same].version, self.is_folded(items[same])):
+            same += 1
+        lines = self._lines[: self._starts[same]] if same < len(self._starts) else self._lines
+        starts = self._starts[:same]
+        shown = self._shown[:same]
+        for item in items[same:]:
             starts.append(len(lines))
-            lines.extend(self._strips(item, width))
-        self._items, self._starts, self._lines = items, starts, lines
-        self.virtual_size = Size(width, len(lines))
+            folded = self.is_folded(item)
+            lines.extend(self._render_item(item, width, folded))
+            shown.append((item.version, folded))
+        first_changed = starts[same] if same < len(starts) else len(lines)
+        self._items, self._starts, self._lines, self._shown = items, starts, lines, shown
+        self._set_height(len(lines))
+        top = int(self.scroll_y)
         if self.following:
-            self.scroll_to(y=max(0, len(lines) - self.scrollable_content_region.height), animate=False, force=True,
-                           immediate=True)
-            self.call_after_refresh(self._stay_at_end)  # the scrollbars' room is known after layout
-        self.refresh()
-
-    def _stay_at_end(self) -> None:
-        if self.following and self.scroll_y != self.max_scroll_y:
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
+        if int(self.scroll_y) != top:
+            self.refresh()
+        else:  # nothing moved: repaint from the first line that changed (items change at the tail)
+            y = max(0, first_changed - top)
+            if y < self.size.height:
+                self.refresh(Region(0, y, self.size.width, self.size.height - y))
 
-    def _strips(self, item: Item, width: int) -> list[Strip]:
+    def _set_height(self, height: int) -> None:
+        """Set the virtual height. A full layout is needed only when the scrollbar comes or
+        goes; otherwise the scrollbar's window is updated in place (a layout of the whole
+        screen per tick was most of the room's frame cost)."""
+        size = Size(self.scrollable_content_region.width, height)
+        if size == self.virtual_size:
+            return
+        viewport = self.container_size.height
+        if (height > viewport) != self.show_vertical_scrollbar or size.width != self.virtual_size.width:
+            self.virtual_size = size
+            return
+        self.set_reactive(TranscriptView.virtual_size, size)
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = height
+            bar.window_size = viewport
+            bar.position = self.scroll_y
+
+    def _render_item(self, item: Item, width: int, folded: bool) -> list[Line]:
         key = (item.agent_id, item.seq)
-        folded = self.is_folded(item)
         cached = self._cache.get(key)
         if cached is not None and (cached.version, cached.width, cached.folded) == (item.version, width, folded):
-            return cached.strips
+            return cached.lines
         console = self.app.console
         options = console.options.update_width(width - 2)
-        rendered = console.render_lines(render_item(item, folded), options, pad=True)
-        strips = [Strip(line, width - 2) for line in rendered]
-        strips.append(Strip.blank(width - 2))  # a gap between items
+        lines = console.render_lines(render_item(item, folded), options, pad=False)
+        lines.append(_GAP)
+        self.renders += 1
         if len(self._cache) > 20_000:  # bounded: items evicted from the model leave with the cache
             self._cache.clear()
-        self._cache[key] = _Rendered(item.version, width, folded, strips)
-        return strips
+        self._cache[key] = _Rendered(item.version, width, folded, lines)
+        return lines
+
+    def line_texts(self) -> list[str]:
+        """The stitched lines as plain text (tests and benchmarks read the screen's model)."""
+        return ["".join(segment.text for segment in line) for line in self._lines]
 
     # Rendering
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_y = int(self.scroll_y)
         index = scroll_y + y
         width = self.scrollable_content_region.width
         if index >= len(self._lines):
@@ -328,8 +381,16 @@ class TranscriptView(ScrollView, can_focus=True):
             start = self._starts[self.cursor]
             end = self._starts[self.cursor + 1] if self.cursor + 1 < len(self._starts) else len(self._lines)
             in_cursor = start <= index < end - 1
-        gutter = Segment("▌ " if in_cursor else "  ", Style(color="#ffb000") if in_cursor else None)
-        return Strip([gutter, *self._lines[index]]).crop(scroll_x, scroll_x + width)
+        line = self._lines[index]
+        key = id(line)
+        cached = self._strips.get(key)
+        if cached is not None and cached[0] is line and cached[1:3] == (in_cursor, width):
+            return cached[3]
+        strip = Strip([_CURSOR if in_cursor else _BLANK, *line]).adjust_cell_length(width, self.rich_style)
+        if len(self._strips) > 4 * max(self.size.height, 50):  # about a few screens' worth
+            self._strips.clear()
+        self._strips[key] = (line, in_cursor, width, strip)  # holding ``line`` keeps its id unique
+        return strip
 
     def on_resize(self, event: events.Resize) -> None:
         self.rebuild()
@@ -340,7 +401,7 @@ class TranscriptView(ScrollView, can_focus=True):
 
     def watch_kind_filter(self) -> None:
         self.cursor = None
-        self._built_revision = -1
+        self._restitch()
         self.rebuild()
 
     # Cursor and folding
@@ -361,7 +422,7 @@ class TranscriptView(ScrollView, can_focus=True):
             return False
         if unfold and self.is_folded(item):
             self._toggled ^= {(item.agent_id, item.seq)}
-            self._built_revision = -1
+            self._restitch()
             self.rebuild()
         self._move_to(index)
         return True
@@ -392,14 +453,14 @@ class TranscriptView(ScrollView, can_focus=True):
         if item is None:
             return
         self._toggled ^= {(item.agent_id, item.seq)}
-        self._built_revision = -1
+        self._restitch()
         self.rebuild()
         self._move_to(self._items.index(item))
 
     def action_toggle_thinking(self) -> None:
         self.thinking_folded = not self.thinking_folded
         self._toggled = {key for key in self._toggled if not isinstance(self._find(key), ThinkingItem)}
-        self._built_revision = -1
+        self._restitch()
         self.rebuild()
 
     def _find(self, key: tuple[str, int]) -> Item | None:

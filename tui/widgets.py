@@ -1,7 +1,6 @@
 """Widgets of the campaign screen. They render read models; they never hold agent state.
 
-Tables update cells in place and only when a value changed (a DataTable redraws on
-every update); the plot, forum and gauges redraw only when their part of the view
+Tables are ``RowTable``s: a row is rendered again only when its cells change; the plot, forum and gauges redraw only when their part of the view
 changed, and only while their tab is shown.
 """
 
@@ -12,14 +11,14 @@ import time
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from agents.events import ApprovalRequested
 from agents.export import fmt_interval
 from agents.transcript import compact_json, fmt_pgr, short
 from agents.views import CampaignView, LeaderboardRow
+from tui.table import Cell, Column, RowTable
 
 STATUS_STYLE = {
     "starting": "dim",
@@ -68,114 +67,74 @@ def status_cell(status: str, held_by: str = "") -> str:
     return f"[{style}]{words}[/]" if style else words
 
 
-class AgentTable(DataTable[str]):
-    """One row per agent. Selecting a row selects the agent."""
+class AgentTable(RowTable):
+    """One row per agent. Moving the cursor selects the agent."""
 
-    COLUMNS = (("agent", "agent"), ("status", "status"), ("best", "best"), ("subs", "subs"), ("tokens", "tokens"),
-               ("$", "dollars"), ("pub-priv", "divergence"), ("activity", "activity"), ("direction", "direction"))
+    COLUMNS = (Column("agent", 9), Column("status", 18), Column("best", 5), Column("subs", 4), Column("tokens", 6),
+               Column("$", 6), Column("pub-priv", 14), Column("activity", 34), Column("direction", 40))
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        for label, key in self.COLUMNS:
-            self.add_column(label, key=key)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, id=id)
 
     def show(self, view: CampaignView) -> None:
-        """Update rows in place; a full clear would reset the cursor."""
-        for agent in view.agents.values():
-            cells = (agent.agent_id, status_cell(agent.status, agent.held_by), fmt_pgr(agent.best_public_pgr),
-                     str(agent.submissions), fmt_tokens(agent.tokens), f"{agent.cost_usd:.2f}",
-                     divergence_cell(agent.divergence), short(agent.activity, 40), short(agent.direction, 40))
-            if agent.agent_id in self.rows:
-                for (_, column), value in zip(self.COLUMNS[1:], cells[1:], strict=True):
-                    if self.get_cell(agent.agent_id, column) != value:
-                        self.update_cell(agent.agent_id, column, value, update_width=True)
-            else:
-                self.add_row(*cells, key=agent.agent_id)
+        self.set_rows([(agent.agent_id, (
+            agent.agent_id, status_cell(agent.status, agent.held_by), fmt_pgr(agent.best_public_pgr),
+            str(agent.submissions), fmt_tokens(agent.tokens), f"{agent.cost_usd:.2f}",
+            divergence_cell(agent.divergence), Text(agent.activity), Text(agent.direction)))
+            for agent in view.agents.values()])
 
 
-class Leaderboard(DataTable[str]):
+class Leaderboard(RowTable):
     """Valid submissions ranked by public PGR (as agents see it) or by private PGR (the
     supervisor's held-out view); intervals, private PGR and the marks are the supervisor's.
     Selecting a row (enter) jumps to that submission in its agent's transcript."""
 
     order: str = "public"
     LIMIT = 200
+    COLUMNS = (Column("#", 3), Column("agent", 9), Column("public", 6), Column("95%", 13), Column("private", 7),
+               Column("flags / verdict", 34), Column("at", 5), Column("method", 40))
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.add_columns("#", "agent", "public", "95%", "private", "flags / verdict", "at", "method")
-        self._shown: list[tuple[str | Text, ...]] = []
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, id=id)
 
     def show(self, view: CampaignView) -> None:
         rows = view.leaderboard(limit=self.LIMIT, by=self.order)
-        shown = [self._cells(view, rank, row) for rank, row in enumerate(rows, start=1)]
-        if shown == self._shown:
-            return
-        keep = self.cursor_row
-        selected = self._row_key_at(keep)
-        self.clear()
-        for cells, row in zip(shown, rows, strict=True):
-            self.add_row(*cells, key=str(row.submission_id))  # type: ignore[arg-type]
-        self._shown = shown
-        if selected is not None and selected in self.rows:
-            self.move_cursor(row=self.get_row_index(selected), animate=False)
-        elif rows:
-            self.move_cursor(row=min(keep, len(rows) - 1), animate=False)
-
-    def _row_key_at(self, index: int) -> str | None:
-        try:
-            return self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
-        except Exception:  # an empty table has no row there
-            return None
+        self.set_rows([(str(row.submission_id), self._cells(view, rank, row)) for rank, row in enumerate(rows, 1)])
 
     @staticmethod
-    def _cells(view: CampaignView, rank: int, row: LeaderboardRow) -> tuple[str | Text, ...]:
+    def _cells(view: CampaignView, rank: int, row: LeaderboardRow) -> tuple[Cell, ...]:
         marks = view.marks(row)
         bad = row.flags or any(m not in ("reproduced",) for m in marks)
         flags = Text(", ".join(marks) or "-", style="bold red" if bad else "green")
         at = time.strftime("%H:%M", time.localtime(row.ts)) if row.ts else ""
         return (str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_interval(row.public_interval),
-                fmt_pgr(row.private_pgr), flags, at, short(row.method, 60))
+                fmt_pgr(row.private_pgr), flags, at, Text(row.method))
 
 
-class ApprovalsTable(DataTable[str]):
+class ApprovalsTable(RowTable):
     """Requests awaiting the supervisor, oldest first; enter opens the approval prompt."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.add_columns("#", "agent", "asks", "rule", "waiting")
-        self._shown: list[int] = []
+    COLUMNS = (Column("#", 4), Column("agent", 9), Column("waiting", 8), Column("rule", 30), Column("asks", 60))
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, id=id)
 
     def show(self, view: CampaignView) -> None:
-        queue = view.approval_queue()
-        ids = [r.request_id for r in queue]
         now = view.last_ts or time.time()
-        if ids == self._shown and not ids:
-            return
-        if ids != self._shown:
-            self.clear()
-            for request in queue:
-                self.add_row(*self._cells(request, now), key=str(request.request_id))
-            self._shown = ids
-        else:
-            for request in queue:
-                self.update_cell(str(request.request_id), self.ordered_columns[4].key,
-                                 f"{max(0.0, now - request.ts):.0f}s")
+        self.set_rows([(str(r.request_id), self._cells(r, now)) for r in view.approval_queue()])
 
     @staticmethod
-    def _cells(request: ApprovalRequested, now: float) -> tuple[str, ...]:
+    def _cells(request: ApprovalRequested, now: float) -> tuple[Cell, ...]:
         if request.request_kind == "budget":
             asks = f"budget checkpoint: {request.budget}"
         else:
             command = request.arguments.get("command")
             asks = f"{request.tool} " + (command if isinstance(command, str) else compact_json(request.arguments))
-        return (str(request.request_id), request.agent_id or "", short(asks, 60), short(request.rule, 30),
-                f"{max(0.0, now - request.ts):.0f}s")
+        return (str(request.request_id), request.agent_id or "", f"{max(0.0, now - request.ts):.0f}s",
+                Text(request.rule), Text(asks))
 
     def selected_request(self, view: CampaignView) -> ApprovalRequested | None:
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
+        key = self.cursor_key
         return view.approvals.get(int(key)) if key is not None else None
 
 
@@ -285,4 +244,9 @@ class CampaignSummary(Static):
         parts.append(f"[bold black on yellow] {waiting} awaiting approval [/]" if waiting else "0 awaiting approval")
         if view.finished_reason:
             parts.append(view.finished_reason)
-        self.update("  ·  ".join(parts))
+        text = "  ·  ".join(parts)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
+
+    _shown = ""
