@@ -331,7 +331,7 @@ async def test_folding_thinking_and_tool_calls_and_filtering_by_kind() -> None:
         await pilot.press("enter")
         await pilot.pause(0.1)
         assert not stream.is_folded(call)
-        assert any("warning: 3 items dropped" in strip.text for strip in stream._lines)
+        assert any("warning: 3 items dropped" in line for line in stream.line_texts())
         await pilot.press("enter")
         await pilot.pause(0.1)
         assert stream.is_folded(call)
@@ -357,7 +357,7 @@ async def test_the_stream_follows_the_tail_until_scrolled_up() -> None:
                                                   line=f"step {n}"))
         await pilot.pause(0.3)
         assert stream.scroll_y == stream.max_scroll_y > 0
-        assert any("step 29" in s.text for s in stream._lines)
+        assert any("step 29" in line for line in stream.line_texts())
         stream.scroll_to(y=0, animate=False, immediate=True)
         await pilot.pause(0.05)
         assert not stream.following
