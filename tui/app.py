@@ -141,6 +141,7 @@ class AarApp(App[None]):
         self.summary = CampaignSummary(id="summary")
         self.too_narrow = Static(id="too-narrow")
         self.agents_table = AgentTable(id="agents")
+        self.agents_table.on_highlight = self._select
         self.tabs = TabbedContent(id="tabs")
         self.board = Leaderboard(id="leaderboard")
         self.approvals_table = ApprovalsTable(id="approvals")

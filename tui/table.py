@@ -8,7 +8,7 @@ the width and whether the cursor is on it; an update repaints only the rows that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -82,6 +82,9 @@ class RowTable(ScrollView, can_focus=True):
         self._order: list[str] = []
         self._cache: dict[str, tuple[tuple[Cell, ...], int, bool, Strip]] = {}
         self._header: tuple[int, Strip] | None = None
+        self.on_highlight: Callable[[str], None] | None = None
+        """Called at once when the cursor moves (before the message bubbles up through every
+        container, a loop iteration each): the room shows the agent in the same frame."""
 
     # Data
 
@@ -204,6 +207,8 @@ class RowTable(ScrollView, can_focus=True):
             for row in (old, index):
                 self.refresh(Region(0, row + 1 - top, self.size.width, 1))
         if index != old:
+            if self.on_highlight is not None:
+                self.on_highlight(self._order[index])
             self.post_message(self.RowHighlighted(self, self._order[index]))
 
     def action_move(self, step: int) -> None:
