@@ -190,6 +190,16 @@ async def _engine(settings: AarSettings | None, db: Path, *, headless: bool, res
     from agents.resume import ResumeRefused
 
     if resume:
+        # Refuse a campaign that cannot resume before reopening migrates its store (an
+        # older aar could no longer open it): its start and finish events say enough.
+        async with await EventStore.open(db) as probe:
+            outline = [e async for e in probe.read(kinds=("campaign_started", "campaign_finished"))]
+        from agents.resume import plan_restore
+
+        try:
+            plan_restore(outline)
+        except ResumeRefused as exc:
+            raise UsageError(str(exc)) from None
         store = await EventStore.reopen(db)
         events = await store.read_all()
         try:

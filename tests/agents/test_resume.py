@@ -120,6 +120,18 @@ def test_resume_refusals(settings: AarSettings, tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
     assert (db.stat().st_size, sum(1 for _ in _events(db, env))) == before, "nothing changed"
 
+    # A refused resume leaves an older store as it was (no migration an older aar cannot read).
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE search")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    refused = subprocess.run(_aar("run", "--resume", str(db)), capture_output=True, text=True, env=env, timeout=120,
+                             cwd=ROOT)
+    assert refused.returncode == 2 and "has finished" in refused.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+
 
 @pytest.mark.parametrize("version", [99])
 def test_a_store_from_a_newer_schema_is_refused_everywhere(settings: AarSettings, tmp_path: Path, version: int) -> None:

@@ -35,7 +35,10 @@ async def test_review_command_shows_the_stored_leaderboard(tmp_path: Path) -> No
                    cwd=Path(__file__).parents[2])
     try:
         deadline = time.monotonic() + 60
-        while "agent-2  0.50" not in (screen := _screen(session)):
+        while True:
+            screen = _screen(session)
+            if any(line.split()[:3] == ["1", "agent-2", "0.50"] for line in screen.splitlines()):
+                break
             assert time.monotonic() < deadline, screen
             time.sleep(0.3)
         assert "Leaderboard" in screen and "review (read-only)" in screen
