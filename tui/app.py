@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import time
 from functools import partial
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -64,6 +65,8 @@ def _refreeze(phase: str, info: dict[str, int]) -> None:
 
 DRAIN_INTERVAL_S = 0.1
 STREAM_INTERVAL_S = 0.2
+WARM_INTERVAL_S = 0.25
+WARM_BUDGET_S = 0.004  # of rendering per warm tick: other agents' new items, ready for a first visit
 TABLE_INTERVAL_S = 0.5
 MIN_WIDTH = 80
 
@@ -183,6 +186,7 @@ class AarApp(App[None]):
         self._refresh_tables()
         self.set_interval(DRAIN_INTERVAL_S, self._drain)
         self.set_interval(STREAM_INTERVAL_S, self._redraw_stream)
+        self.set_interval(WARM_INTERVAL_S, self._warm_transcripts)
         self.set_interval(TABLE_INTERVAL_S, self._refresh_tables)
         self.agents_table.focus()
         # Start-up objects live for the whole session; freezing them cuts GC pauses. What
@@ -227,6 +231,19 @@ class AarApp(App[None]):
         else:
             self._stream_dirty = True
         self._tables_dirty = True
+
+    def _warm_transcripts(self) -> None:
+        """Render a few new items of agents not on screen (round robin, a few ms a tick)."""
+        if self._exit or not self.stream.is_mounted or not self.view.agents:
+            return
+        deadline = time.perf_counter() + WARM_BUDGET_S
+        agents = [a for a in self.view.agents.values() if a.agent_id != self.selected]
+        for _ in range(len(agents)):
+            self._warm_next = (self._warm_next + 1) % len(agents)
+            if not self.stream.warm(agents[self._warm_next].transcript, deadline):
+                return
+
+    _warm_next = 0
 
     def _redraw_stream(self) -> None:
         """The shown transcript catches up at 5 Hz: its repaint (and the frame it causes) is

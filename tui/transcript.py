@@ -12,6 +12,7 @@ are blocks (arguments, live output, result) that fold, open while they run or as
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
@@ -49,6 +50,9 @@ OUTPUT_LINES_LIVE = 20  # of a running call's: it is rendered again on every tic
 OUTPUT_LINES_RUNNING = 6  # shown under a running call's header while it is folded
 RESULT_LINES_OPEN = 40
 FOLDED_PREVIEW = 100
+WINDOW_ITEMS = 150  # the newest items stitched when an agent is shown: a first visit renders no more
+WINDOW_STEP = 500  # older items stitched on each scroll to the top
+RENDERED_KEPT = 40_000  # items' rendered lines kept (all of 20 agents' items in memory, or recent ones of more)
 
 STATE_STYLE = {
     "proposed": ("…", "dim"),
@@ -264,6 +268,8 @@ class TranscriptView(ScrollView, can_focus=True):
         self._built_revision = -1
         self._built_width = 0
         self.renders = 0  # items rendered (a benchmark's counter)
+        self.window = WINDOW_ITEMS
+        self._hidden = 0
         self._strips: dict[int, tuple[Line, bool, int, Strip]] = {}  # the lines on screen lately, by id
 
     # The model
@@ -275,6 +281,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.transcript = transcript
         self.cursor = None
         self.following = True
+        self.window, self._hidden = WINDOW_ITEMS, 0
         self._items, self._shown, self._starts, self._lines = [], [], [], []
         self._built_revision = -1
         self.rebuild()
@@ -304,13 +311,20 @@ class TranscriptView(ScrollView, can_focus=True):
             self._shown = []
         self._built_revision, self._built_width = transcript.revision, width
         kinds = KIND_FILTERS[self.kind_filter]
-        items = [item for item in transcript.items if isinstance(item, kinds)]
+        every = [item for item in transcript.items if isinstance(item, kinds)]
+        hidden = max(0, len(every) - self.window)  # the newest `window` items are stitched
+        items = every[hidden:]
+        if hidden != self._hidden:
+            self._hidden, self._shown = hidden, []
         same = 0
         limit = min(len(items), len(self._items), len(self._shown))
         while same < limit and items[same] is self._items[same] and \
                 self._shown[same] == (items[same].version, self.is_folded(items[same])):
             same += 1
-        lines = self._lines[: self._starts[same]] if same < len(self._starts) else self._lines
+        if same == 0:
+            lines = self._earlier_lines(hidden, width)
+        else:
+            lines = self._lines[: self._starts[same]] if same < len(self._starts) else self._lines
         starts = self._starts[:same]
         shown = self._shown[:same]
         for item in items[same:]:
@@ -331,6 +345,23 @@ class TranscriptView(ScrollView, can_focus=True):
             if y < self.size.height:
                 self.refresh(Region(0, y, self.size.width, self.size.height - y))
 
+    def _earlier_lines(self, hidden: int, width: int) -> list[Line]:
+        if not hidden:
+            return []
+        note = Text(f"… {hidden:,} earlier items: scroll to the top (or home) for {WINDOW_STEP} more", style="dim")
+        return [*self.app.console.render_lines(note, self.app.console.options.update_width(width - 2), pad=False),
+                _GAP]
+
+    def load_earlier(self) -> None:
+        """Stitch ``WINDOW_STEP`` more of the older items above, keeping what is on screen."""
+        if not self._hidden:
+            return
+        before = len(self._lines) - int(self.scroll_y)
+        self.window += WINDOW_STEP
+        self._restitch()
+        self.rebuild()
+        self.scroll_to(y=max(0, len(self._lines) - before), animate=False, force=True, immediate=True)
+
     def _set_height(self, height: int) -> None:
         """Set the virtual height. A full layout is needed only when the scrollbar comes or
         goes; otherwise the scrollbar's window is updated in place (a layout of the whole
@@ -349,6 +380,19 @@ class TranscriptView(ScrollView, can_focus=True):
             bar.window_size = viewport
             bar.position = self.scroll_y
 
+    def warm(self, transcript: Transcript, deadline: float) -> bool:
+        """Render, newest first, the items of an agent not on screen that were never rendered,
+        until ``deadline`` (``time.perf_counter()``); True when none is left. A first visit
+        then costs only what changed since (items that change are rendered again on view)."""
+        width = max(self.scrollable_content_region.width, 20)
+        for item in reversed(transcript.items):
+            if (item.agent_id, item.seq) in self._cache:
+                continue
+            if time.perf_counter() > deadline:
+                return False
+            self._render_item(item, width, self.is_folded(item))
+        return True
+
     def _render_item(self, item: Item, width: int, folded: bool) -> list[Line]:
         key = (item.agent_id, item.seq)
         cached = self._cache.get(key)
@@ -359,8 +403,9 @@ class TranscriptView(ScrollView, can_focus=True):
         lines = console.render_lines(render_item(item, folded), options, pad=False)
         lines.append(_GAP)
         self.renders += 1
-        if len(self._cache) > 20_000:  # bounded: items evicted from the model leave with the cache
-            self._cache.clear()
+        self._cache.pop(key, None)
+        if len(self._cache) >= RENDERED_KEPT:  # the least recently rendered goes first
+            del self._cache[next(iter(self._cache))]
         self._cache[key] = _Rendered(item.version, width, folded, lines)
         return lines
 
@@ -398,6 +443,8 @@ class TranscriptView(ScrollView, can_focus=True):
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         self.following = new >= self.max_scroll_y
+        if new <= 0 < old and self._hidden:
+            self.call_after_refresh(self.load_earlier)
 
     def watch_kind_filter(self) -> None:
         self.cursor = None
@@ -416,6 +463,14 @@ class TranscriptView(ScrollView, can_focus=True):
         if self.kind_filter != "all" and not isinstance(item, KIND_FILTERS[self.kind_filter]):
             self.kind_filter = "all"
         self.rebuild()
+        if not any(candidate is item for candidate in self._items) and self.transcript is not None:
+            kinds = KIND_FILTERS[self.kind_filter]
+            every = [i for i in self.transcript.items if isinstance(i, kinds)]
+            position = next((n for n, candidate in enumerate(every) if candidate is item), None)
+            if position is not None:  # older than the window: widen it to reach the item
+                self.window = len(every) - position + 20
+                self._restitch()
+                self.rebuild()
         try:
             index = next(i for i, candidate in enumerate(self._items) if candidate is item)
         except StopIteration:
@@ -442,6 +497,10 @@ class TranscriptView(ScrollView, can_focus=True):
     def action_cursor(self, step: int) -> None:
         if not self._items:
             return
+        if step < 0 and self.cursor == 0 and self._hidden:
+            item = self._items[0]
+            self.load_earlier()
+            self._move_to(self._items.index(item))
         if self.cursor is None:
             visible = [i for i, s in enumerate(self._starts) if s >= self.scroll_y]
             self._move_to(visible[0] if step > 0 and visible else len(self._items) - 1)

@@ -432,3 +432,24 @@ async def test_search_jumps_to_the_hit_and_answers_bad_syntax_in_the_box(stored_
     assert len(written) == 2 and written[0].endswith("-events.jsonl") and written[1].endswith("-report.md")
     report = next((tmp_path / "out").glob("*-report.md")).read_text()
     assert "## Flagged submissions" in report and "split_divergence" in report and "not reproduced" in report
+
+
+async def test_a_long_transcript_stitches_its_newest_items_and_loads_older_ones_on_demand() -> None:
+    from agents.events import NoteAdded
+    from tui.transcript import WINDOW_ITEMS, WINDOW_STEP
+
+    notes = [NoteAdded(seq=1000 + n, agent_id="agent-1", text=f"note {n}") for n in range(900)]
+    app = AarApp(None, RecordingControl(), events=[*control_room_events(), *notes])
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause(0.3)
+        stream = app.query_one(TranscriptView)
+        total = len(app.view.agents["agent-1"].transcript.items)
+        assert len(stream._items) == WINDOW_ITEMS and stream._hidden == total - WINDOW_ITEMS
+        assert f"{total - WINDOW_ITEMS:,} earlier items" in stream.line_texts()[0]
+        assert "note 899" in "".join(stream.line_texts()[-5:])
+        stream.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause(0.2)
+        assert len(stream._items) == min(total, WINDOW_ITEMS + WINDOW_STEP)
+        assert stream.scroll_y > 0, "what was on screen stays on screen"
+        oldest = app.view.agents["agent-1"].transcript.items[0]
+        assert stream.go_to(oldest) and stream.item_under_cursor() is oldest and stream._hidden == 0
