@@ -132,7 +132,11 @@ def test_review_search(snap_compare, tmp_path: Path) -> None:
         await pilot.pause(0.1)
         app.screen.query_one(Input).value = "python"
         await pilot.press("enter")
-        await pilot.pause(0.5)
+        for _ in range(100):  # the search runs in a worker
+            await pilot.pause(0.05)
+            if "hit(s)" in str(app.screen.query_one("#modal-error").render()):
+                break
+        await pilot.pause(0.2)
         await store.close()  # the hits are on screen; an open store would outlive the test
 
     assert snap_compare(app, terminal_size=SIZE, run_before=search)
