@@ -92,7 +92,7 @@ class Leaderboard(RowTable):
     order: str = "public"
     LIMIT = 200
     COLUMNS = (Column("#", 3), Column("agent", 9), Column("public", 6), Column("95%", 13), Column("private", 7),
-               Column("flags / verdict", 34), Column("at", 5), Column("method", 40))
+               Column("flags / verdict", 26), Column("at", 5), Column("method", 40))
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(self.COLUMNS, id=id)
