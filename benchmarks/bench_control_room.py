@@ -75,7 +75,7 @@ from textual.widgets._tabbed_content import ContentTab  # noqa: E402
 
 from control_room_load import CAMPAIGN_SHAPE, ClaudeSource, Shape, SyntheticSource, steady_shape  # noqa: E402
 from tui.app import AarApp  # noqa: E402
-from tui import app as tui_app, transcript as tui_transcript  # noqa: E402
+from tui import app as tui_app, items as tui_items  # noqa: E402
 from tui.transcript import TranscriptView  # noqa: E402
 from tui.widgets import AgentTable, CampaignSummary  # noqa: E402
 
@@ -244,7 +244,7 @@ def try_fixes(names: list[str]) -> None:
 
             AgentTable.show = add_rows_only  # type: ignore[method-assign,assignment]
         elif name == "short-output":  # a running call shows 20 lines of its output, not 200
-            tui_transcript.OUTPUT_LINES_OPEN = 20
+            tui_items.OUTPUT_LINES_OPEN = 20
         elif name == "no-layout":  # a taller transcript repaints its scrollbar, not the screen's layout
             size = Reactive(Size(0, 0), layout=False)
             size.__set_name__(TranscriptView, "virtual_size")
