@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agents.events import Event, event_to_json
 from agents.store import EventStore
-from agents.transcript import (
+from agents.items import (
     ApprovalItem,
     BudgetItem,
     Item,

@@ -18,7 +18,7 @@ from agents.events import (
 )
 from agents.settings import AarSettings
 from agents.store import EventStore
-from agents.transcript import fmt_pgr
+from agents.items import fmt_pgr
 from agents.views import CampaignView, apply
 
 

@@ -45,7 +45,7 @@ from agents.events import (
     ToolOutputEmitted,
     TurnCompleted,
 )
-from agents.transcript import OUTPUT_LINES_KEPT, ToolCallItem
+from agents.items import OUTPUT_LINES_KEPT, ToolCallItem
 from tui.app import AarApp
 
 Step = tuple[float, type, dict[str, object]]

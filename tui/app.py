@@ -30,7 +30,7 @@ from agents.control import Control, EventFeed
 from agents.events import ApprovalRequested, Event
 from agents.search import SearchHit
 from agents.store import EventStore
-from agents.transcript import Item
+from agents.items import Item
 from agents.views import CampaignView, apply
 from tui.controls import SupervisorControls
 from tui.modals import SearchScreen

@@ -13,7 +13,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from agents.export import fmt_interval
-from agents.transcript import (
+from agents.items import (
     ApprovalItem,
     BudgetItem,
     Item,

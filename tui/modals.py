@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from agents.commands import MAX_MESSAGE_CHARS
 from agents.events import ApprovalRequested, GrantAdded
 from agents.search import SearchError, SearchHit, snippet_parts
-from agents.transcript import compact_json, short
+from agents.items import compact_json, short
 
 
 class _Modal(ModalScreen[object]):

@@ -25,7 +25,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from agents.transcript import (
+from agents.items import (
     ApprovalItem,
     BudgetItem,
     Item,
@@ -35,8 +35,8 @@ from agents.transcript import (
     TextItem,
     ThinkingItem,
     ToolCallItem,
-    Transcript,
 )
+from agents.transcript import Transcript
 from tui.items import folded_by_default, render_item
 
 WINDOW_ITEMS = 150  # the newest items stitched when an agent is shown: a first visit renders no more

@@ -16,7 +16,7 @@ from textual_plotext import PlotextPlot
 
 from agents.events import ApprovalRequested
 from agents.export import fmt_interval
-from agents.transcript import compact_json, fmt_pgr, short
+from agents.items import compact_json, fmt_pgr, short
 from agents.views import CampaignView, LeaderboardRow
 from tui.table import Cell, Column, RowTable
 

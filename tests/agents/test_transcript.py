@@ -24,7 +24,7 @@ from agents.events import (
     TurnCompleted,
     TurnFailed,
 )
-from agents.transcript import (
+from agents.items import (
     ITEMS_KEPT,
     OUTPUT_LINES_KEPT,
     ApprovalItem,
@@ -35,8 +35,8 @@ from agents.transcript import (
     TextItem,
     ThinkingItem,
     ToolCallItem,
-    Transcript,
 )
+from agents.transcript import Transcript
 
 _seq = itertools.count(1)
 

@@ -10,7 +10,7 @@ from agents.events import (
     TaskPrepared,
     ToolOutputEmitted,
 )
-from agents.transcript import SubmissionItem, ToolCallItem
+from agents.items import SubmissionItem, ToolCallItem
 from agents.views import build_view
 
 

@@ -24,7 +24,7 @@ from agents.commands import (
 )
 from agents.events import ApprovalRequested
 from agents.store import EventStore
-from agents.transcript import SubmissionItem, ThinkingItem, ToolCallItem
+from agents.items import SubmissionItem, ThinkingItem, ToolCallItem
 from tests.tui.sample_log import RecordingControl, control_room_events
 from tui.app import AarApp
 from tui.modals import ApprovalPrompt, EditPrompt, SearchScreen, TextPrompt

@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import Input
 
 from agents.store import EventStore
-from agents.transcript import ToolCallItem
+from agents.items import ToolCallItem
 from tests.tui.sample_log import RecordingControl, control_room_events
 from tui.app import AarApp
 from tui.transcript import TranscriptView
