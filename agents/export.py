@@ -24,7 +24,9 @@ from agents.items import (
     ThinkingItem,
     ToolCallItem,
     compact_json,
+    fmt_interval,
     fmt_pgr,
+    fmt_pgr_interval,
     short,
 )
 from agents.views import CampaignView, LeaderboardRow, build_view
@@ -37,14 +39,6 @@ async def export_jsonl(store: EventStore) -> AsyncIterator[str]:
     """One JSON object per event, in log order."""
     async for event in store.read():
         yield event_to_json(event)
-
-
-def fmt_interval(interval: tuple[float, float] | None) -> str:
-    return "" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
-
-
-def _with_interval(value: float | None, interval: tuple[float, float] | None) -> str:
-    return fmt_pgr(value) + (f" {fmt_interval(interval)}" if interval else "")
 
 
 def item_lines(item: Item) -> list[str]:
@@ -77,8 +71,8 @@ def item_lines(item: Item) -> list[str]:
             if not item.valid:
                 return [f"** submission #{item.submission_id} {'refused' if item.refused else 'rejected'}: {item.error}"]
             lines = [f"** submission #{item.submission_id} ({item.method}): public PGR "
-                     f"{_with_interval(item.public_pgr, item.public_interval)}, private PGR "
-                     f"{_with_interval(item.private_pgr, item.private_interval)}"
+                     f"{fmt_pgr_interval(item.public_pgr, item.public_interval)}, private PGR "
+                     f"{fmt_pgr_interval(item.private_pgr, item.private_interval)}"
                      + ("" if item.command else "; not reproducible (no command given)")]
             lines += [f"!! tripwire {code}: {reason}" for code, reason in item.flags]
             if item.verdict:

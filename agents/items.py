@@ -28,6 +28,16 @@ def fmt_pgr(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def fmt_interval(interval: tuple[float, float] | None) -> str:
+    """A 95% interval for display: "[lo, hi]", or "" when there is none."""
+    return "" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def fmt_pgr_interval(value: float | None, interval: tuple[float, float] | None) -> str:
+    """A PGR and its interval, when it has one: "0.41 [0.22, 0.60]"."""
+    return fmt_pgr(value) + (f" {fmt_interval(interval)}" if interval else "")
+
+
 def short(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

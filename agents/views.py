@@ -48,7 +48,7 @@ class AgentView:
     submissions: int = 0
     best_public_pgr: float | None = None
     best_private_pgr: float | None = None
-    transcript: Transcript = field(default_factory=lambda: Transcript(""))
+    transcript: Transcript = field(init=False)
     started_ts: float | None = None
     last_ts: float | None = None
     turns: int = 0
@@ -65,8 +65,7 @@ class AgentView:
     wall_s: float = 0.0  # model turns' wall time (what the wall-time budget counts)
 
     def __post_init__(self) -> None:
-        if not self.transcript.agent_id:
-            self.transcript = Transcript(self.agent_id)
+        self.transcript = Transcript(self.agent_id)
 
     @property
     def activity(self) -> str:

@@ -1,7 +1,7 @@
 """Control-room responsiveness under load: the real ``tui.app.AarApp``, headless, fed events.
 
     .venv/bin/python benchmarks/bench_control_room.py [--seconds 20] [--load a,b,c,d] [--history 40]
-        [--try refreeze,quiet-table,...] [--profile] [--claude [--agents 32]]
+        [--profile] [--claude [--agents 32]]
 
 The app runs under Textual's Pilot (``run_test(size=(200, 60))``), each load in a fresh
 process, and subscribes to a feed that a producer task fills in 10 ms batches with real
@@ -31,8 +31,7 @@ Loads: a) 32 agents, 1,000 output lines/s in total plus deltas, blocks, turns an
 submissions; b) 9 agents at the same per-agent rate; c) 32 agents, one model turn a
 second each, every stream live; d) (a) with 2 CPU burners at nice 10 (as sandboxes run
 agents' code), and d0 with them at nice 0, to show what nice buys.
-``--try`` applies candidate fixes to the measured process only (see ``try_fixes``), to
-show what each buys. ``--profile`` adds a cProfile of the window (numbers then inflate).
+(z) is a trickle: what an agent switch costs with nothing else to do. ``--profile`` adds a cProfile of the window (numbers then inflate).
 ``--claude`` runs a real campaign instead: Claude researchers (the SDK, the backend, the
 local sandbox) on the fake Messages API, the app attached in-process
 (``control_room_load.ClaudeSource``); its CPU is the app's and the engine's together.
@@ -66,18 +65,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from textual import events  # noqa: E402
 from textual._compositor import CompositorUpdate  # noqa: E402
 from textual.css.query import NoMatches  # noqa: E402
-from textual.geometry import Size  # noqa: E402
-from textual.reactive import Reactive  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 from textual.widget import Widget  # noqa: E402
-from textual.widgets import Label, Static  # noqa: E402
-from textual.widgets._tabbed_content import ContentTab  # noqa: E402
 
 from control_room_load import CAMPAIGN_SHAPE, ClaudeSource, Shape, SyntheticSource, steady_shape  # noqa: E402
 from tui.app import AarApp  # noqa: E402
-from tui import app as tui_app, items as tui_items  # noqa: E402
 from tui.transcript import TranscriptView  # noqa: E402
-from tui.widgets import AgentTable, CampaignSummary  # noqa: E402
+from tui.widgets import AgentTable  # noqa: E402
 
 WARMUP_S = 2.0  # after the tour of every agent
 NOISE_S = 2.0
@@ -224,55 +218,6 @@ def loads() -> dict[str, list[Load]]:
         "z": [Load("z", "32 agents, a trickle of 10 lines/s (the floor: what a switch costs)", 32,
                    steady_shape(10, 32), key_p99_ms=50)],
     }
-
-
-TRIES = ("refreeze", "quiet-table", "short-output", "no-layout", "quiet-statics", "drain-5hz")
-
-
-def try_fixes(names: list[str]) -> None:
-    """Candidate fixes, applied to this process only, to measure what each would buy."""
-    for name in names:
-        if name == "refreeze":  # after every full collection, freeze its survivors
-            gc.callbacks.append(lambda phase, info: gc.freeze() if phase == "stop" and info["generation"] == 2
-                                else None)
-        elif name == "quiet-table":  # the agents table never updates a cell (the bound of a cheaper table)
-            fill = AgentTable.show
-
-            def add_rows_only(table: AgentTable, view: Any) -> None:
-                if len(table.rows) < len(view.agents):
-                    fill(table, view)
-
-            AgentTable.show = add_rows_only  # type: ignore[method-assign,assignment]
-        elif name == "short-output":  # a running call shows 20 lines of its output, not 200
-            tui_items.OUTPUT_LINES_OPEN = 20
-        elif name == "no-layout":  # a taller transcript repaints its scrollbar, not the screen's layout
-            size = Reactive(Size(0, 0), layout=False)
-            size.__set_name__(TranscriptView, "virtual_size")
-            TranscriptView.virtual_size = size  # type: ignore[assignment]
-
-            def scrollbars(view: TranscriptView, new: Size) -> None:
-                if (new.height > view.container_size.height) != view.show_vertical_scrollbar:
-                    view.refresh(layout=True)  # the scrollbar comes or goes: the content width changes
-                else:
-                    view._scroll_update(new)
-
-            TranscriptView._watch_virtual_size = scrollbars  # type: ignore[attr-defined]
-        elif name == "quiet-statics":  # one-line labels skip unchanged text and update without a layout
-            update = Static.update
-
-            def update_if_changed(widget: Static, content: Any = "", *, layout: bool = True) -> None:
-                if isinstance(widget, (Label, CampaignSummary, ContentTab)):
-                    if str(content) == getattr(widget, "_bench_shown", None):
-                        return
-                    setattr(widget, "_bench_shown", str(content))
-                    layout = isinstance(widget, ContentTab)  # a tab's width follows its label
-                update(widget, content, layout=layout)
-
-            Static.update = update_if_changed  # type: ignore[method-assign,assignment]
-        elif name == "drain-5hz":  # fold events and redraw the transcript at 5 Hz, not 10
-            tui_app.DRAIN_INTERVAL_S = 0.2
-        elif name:
-            raise SystemExit(f"unknown --try {name!r}: {', '.join(TRIES)}")
 
 
 @dataclass
@@ -548,8 +493,8 @@ def verdict_row(r: Result) -> dict[str, Any]:
             "cold_p99": pct(r.key_cold_ms, 99), "cpu_app": r.cpu_pct - r.producer_pct, "verdicts": r.verdicts()}
 
 
-def summary(rows: list[dict[str, Any]], tried: str) -> None:
-    print(f"\n== summary (p99 in ms; targets in brackets){f'; with --try {tried}' if tried else ''}")
+def summary(rows: list[dict[str, Any]]) -> None:
+    print("\n== summary (p99 in ms; targets in brackets)")
     print(f"  {'load':6s} {'lag p99':>8s} {'key p99':>8s} {'1st visit':>9s} {'CPU app%':>9s}  verdicts")
     for row in rows:
         verdicts = "  ".join(f"{what} {value:.1f} [<= {target:g}] {'PASS' if value <= target else 'MISS'}"
@@ -561,19 +506,16 @@ def summary(rows: list[dict[str, Any]], tried: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per load")
-    parser.add_argument("--load", default="a,b,c,d", help="comma-separated loads among a,b,c,d")
+    parser.add_argument("--load", default="a,b,c,d", help="comma-separated loads among a,b,c,d,z")
     parser.add_argument("--history", type=int, default=40, help="earlier turns per agent replayed at start")
     parser.add_argument("--profile", action="store_true", help="cProfile each load's window")
     parser.add_argument("--claude", action="store_true", help="a real Claude campaign on the fake API instead")
     parser.add_argument("--agents", type=int, default=32, help="Claude agents (--claude)")
-    parser.add_argument("--try", dest="tries", default="",
-                        help=f"candidate fixes to measure, comma-separated: {', '.join(TRIES)}")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child: run this one load, write its verdicts
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.claude or args.one:
         instrument_classes()
-        try_fixes(args.tries.split(","))
         if args.claude:
             result = asyncio.run(run_claude(args.agents, args.seconds, args.profile))
         else:
@@ -583,7 +525,7 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(verdict_row(result)))
         else:
-            summary([verdict_row(result)], args.tries)
+            summary([verdict_row(result)])
         return
     # Each load in a fresh process: the GC's generations and frozen set, Textual's caches and
     # the class-level instrumentation start clean every time.
@@ -593,10 +535,10 @@ def main() -> None:
             for load in loads()[group.strip()]:
                 out = Path(tmp) / f"{load.name}.json"
                 command = [sys.executable, __file__, "--one", load.name, "--json", str(out), "--seconds",
-                           str(args.seconds), "--history", str(args.history), "--try", args.tries]
+                           str(args.seconds), "--history", str(args.history)]
                 subprocess.run(command + (["--profile"] if args.profile else []), check=True)
                 rows.append(json.loads(out.read_text()))
-    summary(rows, args.tries)
+    summary(rows)
 
 
 if __name__ == "__main__":

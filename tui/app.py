@@ -43,6 +43,7 @@ from tui.widgets import (
     CampaignSummary,
     ForumFeed,
     Leaderboard,
+    OneLine,
     PgrPlot,
 )
 
@@ -57,14 +58,6 @@ WARM_INTERVAL_S = 0.25
 WARM_BUDGET_S = 0.004  # of rendering per warm tick: other agents' new items, ready for a first visit
 TABLE_INTERVAL_S = 0.5
 MIN_WIDTH = 80
-
-
-def _set_text(widget: Static, text: str) -> None:
-    """Update a one-line widget only when its text changed, and without a layout (an
-    update lays the whole screen out again by default)."""
-    if getattr(widget, "_shown_text", None) != text:
-        widget._shown_text = text  # type: ignore[attr-defined]
-        widget.update(text, layout=False)
 
 
 class AarApp(SupervisorControls):
@@ -139,7 +132,7 @@ class AarApp(SupervisorControls):
         self.plot = PgrPlot(id="plot")
         self.forum_feed = ForumFeed(id="forum")
         self.gauges = BudgetGauges(id="budgets")
-        self.stream_title = Label("", id="stream-title", classes="section")
+        self.stream_title = OneLine("", id="stream-title", classes="section")
         self.stream = TranscriptView(id="stream")
 
     def compose(self) -> ComposeResult:
@@ -277,7 +270,7 @@ class AarApp(SupervisorControls):
             about.append(f"showing {stream.kind_filter} only (v)")
         if not stream.following:
             about.append("scrolled up (end follows)")
-        _set_text(self.stream_title, " · ".join(a for a in about if a))
+        self.stream_title.set_text(" · ".join(a for a in about if a))
 
     @on(TabbedContent.TabActivated)
     def tab_shown(self) -> None:

@@ -12,7 +12,6 @@ from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
 
-from agents.export import fmt_interval
 from agents.items import (
     ApprovalItem,
     BudgetItem,
@@ -25,6 +24,7 @@ from agents.items import (
     ToolCallItem,
     compact_json,
     fmt_pgr,
+    fmt_pgr_interval,
     short,
 )
 
@@ -164,8 +164,8 @@ def _submission(item: SubmissionItem) -> RenderableType:
         return Text(f"★ submission #{item.submission_id} {verb}: {item.error}", style="bold red")
     head = Text(f"★ submission #{item.submission_id} ", style="bold")
     head.append(short(item.method, 80), style="bold")
-    head.append(f"  public {fmt_pgr(item.public_pgr)} {fmt_interval(item.public_interval)}", style="bold green")
-    head.append(f"  private {fmt_pgr(item.private_pgr)} {fmt_interval(item.private_interval)}", style="bold blue")
+    head.append(f"  public {fmt_pgr_interval(item.public_pgr, item.public_interval)}", style="bold green")
+    head.append(f"  private {fmt_pgr_interval(item.private_pgr, item.private_interval)}", style="bold blue")
     parts: list[RenderableType] = [head]
     if not item.command:
         parts.append(Text("  not reproducible: no command given", style="yellow"))

@@ -20,7 +20,6 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Region, Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -81,13 +80,6 @@ class TranscriptView(ScrollView, can_focus=True):
         Binding("enter,space", "toggle_fold", "Fold/unfold", id="transcript.fold"),
         Binding("end,G", "follow", "Follow the tail", show=False, id="transcript.follow"),
     ]
-
-    class CursorMoved(Message):
-        """The item cursor moved (the app shows where)."""
-
-        def __init__(self, item: Item | None) -> None:
-            super().__init__()
-            self.item = item
 
     cursor: reactive[int | None] = reactive(None, repaint=False)
     kind_filter: reactive[str] = reactive("all", repaint=False)
@@ -330,7 +322,6 @@ class TranscriptView(ScrollView, can_focus=True):
                 self.scroll_to(y=start, animate=False, force=True, immediate=True)
             self.following = False
         self.refresh()
-        self.post_message(self.CursorMoved(self.item_under_cursor()))
 
     def action_cursor(self, step: int) -> None:
         if not self._items:

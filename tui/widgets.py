@@ -15,8 +15,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from agents.events import ApprovalRequested
-from agents.export import fmt_interval
-from agents.items import compact_json, fmt_pgr, short
+from agents.items import compact_json, fmt_interval, fmt_pgr, short
 from agents.views import CampaignView, LeaderboardRow
 from tui.table import Cell, Column, RowTable
 
@@ -133,10 +132,6 @@ class ApprovalsTable(RowTable):
         return (str(request.request_id), request.agent_id or "", f"{max(0.0, now - request.ts):.0f}s",
                 Text(request.rule), Text(asks))
 
-    def selected_request(self, view: CampaignView) -> ApprovalRequested | None:
-        key = self.cursor_key
-        return view.approvals.get(int(key)) if key is not None else None
-
 
 class ForumFeed(Static):
     """The forum, newest first: agents' findings and the supervisor's posts."""
@@ -224,7 +219,19 @@ class PgrPlot(PlotextPlot):
         self.refresh()
 
 
-class CampaignSummary(Static):
+class OneLine(Static):
+    """A line of text that changes often: updated only when the text changed, and without
+    a layout (an update lays the whole screen out again by default)."""
+
+    _text: str | None = None
+
+    def set_text(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.update(text, layout=False)
+
+
+class CampaignSummary(OneLine):
     """One line: phase, set-up progress, baselines, isolation, spend, and the approvals count."""
 
     def show(self, view: CampaignView, *, read_only: bool) -> None:
@@ -244,9 +251,4 @@ class CampaignSummary(Static):
         parts.append(f"[bold black on yellow] {waiting} awaiting approval [/]" if waiting else "0 awaiting approval")
         if view.finished_reason:
             parts.append(view.finished_reason)
-        text = "  ·  ".join(parts)
-        if text != self._shown:
-            self._shown = text
-            self.update(text, layout=False)
-
-    _shown = ""
+        self.set_text("  ·  ".join(parts))
