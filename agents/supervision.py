@@ -383,7 +383,14 @@ class Supervision:
         await self._send_checked(Redirect(agent_id=agent_id, message=message, viewer="api"))
 
     async def stop(self, agent_id: str | None = None, reason: str = "by supervisor") -> None:
-        await self._send_checked(Stop(agent_id=agent_id, reason=reason, viewer="api"))
+        """Stop one agent or all; stopping the whole campaign once it has finished is a no-op
+        (a caller racing the campaign's own end has nothing left to stop)."""
+        try:
+            await self._send_checked(Stop(agent_id=agent_id, reason=reason, viewer="api"))
+        except CommandRefused:
+            if agent_id is None and self.finished:
+                return
+            raise
 
     async def grant_reached(self, agent_id: str) -> tuple[BudgetName, float]:
         hit = self._agents[agent_id].budget_hit if agent_id in self._agents else None

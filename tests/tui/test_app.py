@@ -41,7 +41,7 @@ async def test_select_an_agent_and_pause_then_resume_it(settings: AarSettings, t
                 await _until(lambda: app.view.agents["agent-2"].status == "paused", pilot)
                 await pilot.pause(0.7)  # the table refreshes at 2 Hz
                 assert "paused" in str(app.query_one(AgentTable).get_row("agent-2")[1])
-                assert "paused" in str(app.query_one("#stream-title", Label).render())
+                assert "paused" in str(app.query_one("#stream-title").render())
                 assert app.view.agents["agent-1"].status != "paused"
 
                 await pilot.press("p")
