@@ -41,6 +41,7 @@ from tui.items import folded_by_default, render_item
 WINDOW_ITEMS = 150  # the newest items stitched when an agent is shown: a first visit renders no more
 WINDOW_STEP = 500  # older items stitched on each scroll to the top
 RENDERED_KEPT = 40_000  # items' rendered lines kept (all of 20 agents' items in memory, or recent ones of more)
+STRIPS_KEPT = 4_000  # lines kept as Strips, ready to paint: a screen of each of 64 agents' tails
 
 KIND_FILTERS: dict[str, tuple[type[Item], ...]] = {
     "all": (Item,),
@@ -101,6 +102,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.window = WINDOW_ITEMS
         self._hidden = 0
         self._strips: dict[int, tuple[Line, bool, int, Strip]] = {}  # the lines on screen lately, by id
+        self._paint: tuple[int, int, Style, tuple[int, int]] = (0, 0, Style(), (0, 0))
 
     # The model
 
@@ -245,25 +247,34 @@ class TranscriptView(ScrollView, can_focus=True):
 
     # Rendering
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every line of this paint shares, looked up once (each is a walk of the DOM).
+        self._paint = (int(self.scroll_y), self.scrollable_content_region.width, self.rich_style,
+                       self._cursor_span())
+        return super().render_lines(crop)
+
+    def _cursor_span(self) -> tuple[int, int]:
+        if self.cursor is None or self.cursor >= len(self._starts):
+            return (0, 0)
+        start = self._starts[self.cursor]
+        end = self._starts[self.cursor + 1] if self.cursor + 1 < len(self._starts) else len(self._lines)
+        return (start, end - 1)
+
     def render_line(self, y: int) -> Strip:
-        scroll_y = int(self.scroll_y)
+        scroll_y, width, style, (start, end) = self._paint
         index = scroll_y + y
-        width = self.scrollable_content_region.width
         if index >= len(self._lines):
-            return Strip.blank(width, self.rich_style)
-        in_cursor = False
-        if self.cursor is not None and self.cursor < len(self._starts):
-            start = self._starts[self.cursor]
-            end = self._starts[self.cursor + 1] if self.cursor + 1 < len(self._starts) else len(self._lines)
-            in_cursor = start <= index < end - 1
+            return Strip.blank(width, style)
+        in_cursor = start <= index < end
         line = self._lines[index]
         key = id(line)
         cached = self._strips.get(key)
-        if cached is not None and cached[0] is line and cached[1:3] == (in_cursor, width):
+        if cached is not None and cached[0] is line and cached[1] == in_cursor and cached[2] == width:
             return cached[3]
-        strip = Strip([_CURSOR if in_cursor else _BLANK, *line]).adjust_cell_length(width, self.rich_style)
-        if len(self._strips) > 4 * max(self.size.height, 50):  # about a few screens' worth
-            self._strips.clear()
+        strip = Strip([_CURSOR if in_cursor else _BLANK, *line]).adjust_cell_length(width, style)
+        if len(self._strips) >= STRIPS_KEPT:  # the oldest go first
+            for old in list(self._strips)[: STRIPS_KEPT // 4]:
+                del self._strips[old]
         self._strips[key] = (line, in_cursor, width, strip)  # holding ``line`` keeps its id unique
         return strip
 
