@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from experiments.features import ProgressFn
 from experiments.methods import Method, MethodContext, call_method, get_method, teachers_wanted
 from experiments.pair_features import weak_strong_features
 from experiments.testbeds import load_testbed
+
+WeakLabels = Literal["teacher", "shuffled"]  # what the student learns from ("shuffled": a control)
 
 __all__ = [
     "BASELINE_SEEDS", "BOOTSTRAP_SAMPLES", "MIN_GAP", "SeedResult", "W2SResult", "accuracy",
@@ -98,6 +100,7 @@ class W2SResult:
     baseline_seeds: int = BASELINE_SEEDS
     gap_interval: tuple[float, float] | None = None
     seconds_per_seed: float = 0.0
+    weak_labels: WeakLabels = "teacher"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (per_seed as a list of dicts, intervals as lists)."""
@@ -135,8 +138,13 @@ def run_w2s(
     limit: int | None = None,
     on_progress: ProgressFn | None = None,
     baseline_seeds: int = BASELINE_SEEDS,
+    weak_labels: WeakLabels = "teacher",
 ) -> W2SResult:
     """Run the W2S protocol for `seeds` seeds (0..seeds-1) and summarise.
+
+    `weak_labels="shuffled"` is a control: each seed's weak labels are permuted across
+    the training rows (the same permutation for every teacher), so they say nothing
+    about the items; a method that still recovers PGR gets its signal elsewhere.
 
     `cache_dir` holds the feature cache and, under `baselines/`, the fixed baselines
     (default: `$AAR_CACHE_DIR` or ~/.cache/aar/features); `limit` uses the testbed's
@@ -146,6 +154,8 @@ def run_w2s(
     if seeds < 1:
         raise ExperimentError(f"seeds must be at least 1, got {seeds}")
     method = get_method(method_name)  # fail on a bad name before any slow work
+    if weak_labels not in ("teacher", "shuffled"):
+        raise ExperimentError(f"weak_labels must be 'teacher' or 'shuffled', got {weak_labels!r}")
     testbed = load_testbed(testbed_name, limit=limit)
     splits, y = testbed.splits, testbed.labels
     for part in ("train_label", "train_unlabel", "test"):
@@ -162,7 +172,12 @@ def run_w2s(
         teacher = train_teacher(feats.weak, y, splits, seed=seed)
         weak_soft = teacher.predict_proba(feats.weak[splits.train_unlabel])
         k = teachers_wanted(method)
-        context = MethodContext(teacher_probs=extra_teacher_probs(feats.weak, y, splits, seed=seed, k=k)) if k else None
+        extra = extra_teacher_probs(feats.weak, y, splits, seed=seed, k=k) if k else None
+        if weak_labels == "shuffled":
+            perm = np.random.default_rng([seed, 104729]).permutation(len(weak_soft))
+            weak_soft = weak_soft[perm]
+            extra = extra[:, perm] if extra is not None else None
+        context = MethodContext(teacher_probs=extra) if extra is not None else None
         start = time.perf_counter()
         raw = call_method(method, feats.strong[splits.train_unlabel], weak_soft, feats.strong[splits.test],
                           seed=seed, context=context)
@@ -188,4 +203,5 @@ def run_w2s(
         n_train_label=len(splits.train_label), n_train_unlabel=len(splits.train_unlabel),
         n_test=len(splits.test), per_seed=tuple(per_seed),
         baseline_seeds=n_base, gap_interval=summary.gap_interval, seconds_per_seed=elapsed / seeds,
+        weak_labels=weak_labels,
     )

@@ -3,7 +3,16 @@
 The gap (ceiling minus weak accuracy on the test split) decides whether PGR means
 anything on a testbed, so it is reported with a 95% interval that covers both sources
 of noise: a bootstrap that resamples test items and seeds together (the items drive
-most of it). The per-seed t interval is given too. A report is cached as JSON under
+most of it). The per-seed t interval is given too.
+
+Two controls say whether a testbed measures *supervision* at all:
+- the principal probe's PGR: the top principal direction of the strong features, with
+  the weak labels fixing only its sign. High means the label falls out of the strong
+  model unsupervised, so PGR measures how salient the label is, not what the teacher
+  taught;
+- cross-entropy's PGR on shuffled weak labels (`run_w2s(weak_labels="shuffled")`): what
+  a student reaches when the teacher says nothing about the items. It should sit at or
+  below 0; above it, the student gets its signal from somewhere else. A report is cached as JSON under
 the feature cache, keyed by the dataset hash, the testbed's models, the head recipe
 and the number of seeds, so the second call is instant and a changed file or recipe
 is never served a stale number.
@@ -27,10 +36,11 @@ from experiments.errors import ExperimentError
 from experiments.features import ProgressFn, default_cache_dir
 from experiments.heads import HeadConfig
 from experiments.pair_features import features_cached, weak_strong_features
+from experiments.protocol import WeakLabels, run_w2s
 from experiments.testbeds import TESTBEDS, Testbed, load_testbed
 from experiments.testbeds.registry import describe_model
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: the controls
 BOOTSTRAP_SAMPLES = 2000
 # Two-sided 97.5% Student t quantiles by degrees of freedom (the per-seed interval).
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -127,16 +137,33 @@ def _compute_report(tb: Testbed, seeds: int, cache_dir: Path, on_progress: Progr
     public = np.isin(splits.test, splits.test_public)
     boot, seed_t = gap_intervals(weak_c, ceil_c)
     acc_weak, acc_ceiling = float(weak_c.mean()), float(ceil_c.mean())
+    controls = {key: _control(tb.name, method, seeds, cache_dir, weak_labels)
+                for key, method, weak_labels in CONTROLS}
     return {
         "sizes": testbed_sizes(tb), "seeds": seeds,
         "acc_weak": acc_weak, "acc_ceiling": acc_ceiling, "gap": acc_ceiling - acc_weak,
         "gap_interval": list(boot), "gap_seed_interval": list(seed_t),
         "gap_excludes_zero": boot[0] > 0,
+        "controls": controls,
         "parts": {part: {"acc_weak": float(weak_c[:, mask].mean()), "acc_ceiling": float(ceil_c[:, mask].mean())}
                   for part, mask in (("public", public), ("private", ~public))},
         "per_seed": [{"seed": s, "acc_weak": float(weak_c[s].mean()), "acc_ceiling": float(ceil_c[s].mean())}
                      for s in range(seeds)],
     }
+
+
+# The controls: (key in the report, method, weak labels it learns from).
+CONTROLS: tuple[tuple[str, str, WeakLabels], ...] = (
+    ("principal_probe", "principal_probe", "teacher"),
+    ("shuffled_cross_entropy", "cross_entropy", "shuffled"),
+)
+
+
+def _control(name: str, method: str, seeds: int, cache_dir: Path, weak_labels: WeakLabels) -> dict[str, Any]:
+    result = run_w2s(name, method, seeds=seeds, cache_dir=cache_dir, weak_labels=weak_labels)
+    return {"method": method, "weak_labels": weak_labels, "pgr": result.pgr,
+            "pgr_interval": list(result.pgr_interval) if result.pgr_interval is not None else None,
+            "acc": result.acc_w2s}
 
 
 def testbed_report(
@@ -189,18 +216,25 @@ def testbed_reports(
             for n in (names if names is not None else sorted(TESTBEDS))]
 
 
+def _fmt_pgr(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def format_testbed_table(reports: list[dict[str, Any]]) -> str:
     """A plain-text table of `testbed_report` results, one row per testbed."""
-    head = (f"{'testbed':<22} {'label':>6} {'unlab':>6} {'pub':>5} {'priv':>5}  {'weak model':<24} "
-            f"{'weak':>6} {'ceil':>6} {'gap (95% CI)':>22}")
+    head = (f"{'testbed':<26} {'label':>6} {'unlab':>6} {'pub':>5} {'priv':>5}  {'weak model':<24} "
+            f"{'weak':>6} {'ceil':>6} {'gap (95% CI)':>22}  {'controls: probe / shuffled':>26}")
     rows = [head, "-" * len(head)]
     for r in reports:
         s = r["sizes"]
         lo, hi = r["gap_interval"]
         gap = f"{100 * r['gap']:5.1f} [{100 * lo:4.1f}, {100 * hi:4.1f}]"
-        rows.append(f"{r['name']:<22} {s['train_label']:>6} {s['train_unlabel']:>6} {s['test_public']:>5} "
+        controls = " / ".join(_fmt_pgr(r["controls"][key]["pgr"]) for key, _, _ in CONTROLS)
+        rows.append(f"{r['name']:<26} {s['train_label']:>6} {s['train_unlabel']:>6} {s['test_public']:>5} "
                     f"{s['test_private']:>5}  {r['weak_model']:<24} {r['acc_weak']:6.3f} {r['acc_ceiling']:6.3f} "
-                    f"{gap:>22}")
+                    f"{gap:>22}  {controls:>26}")
     rows.append(f"gap in points: ceiling minus weak accuracy on the test split; 95% bootstrap interval over "
                 f"test items and {reports[0]['seeds'] if reports else 0} seeds")
+    rows.append("controls (PGR): the principal probe (no labels but the sign) / cross-entropy on shuffled weak "
+                "labels; a testbed measures supervision when both are low")
     return "\n".join(rows)

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     w2s_run.add_argument("--method", default="cross_entropy")
     w2s_run.add_argument("--seeds", type=_positive, default=3)
     w2s_run.add_argument("--limit", type=_positive, help="use only this many testbed items")
+    w2s_run.add_argument("--weak-labels", choices=("teacher", "shuffled"), default="teacher",
+                         help="shuffled: a control, the teacher's labels permuted across rows")
     w2s_run.add_argument("--json", action="store_true", help="print JSON")
     w2s_run.set_defaults(func=cmd_w2s_run)
 
@@ -332,12 +334,14 @@ def cmd_w2s_run(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         cache_dir=settings.cache_dir / "features",
         limit=args.limit,
+        weak_labels=args.weak_labels,
     )
     data = result.to_dict()
     if args.json:
         print(json.dumps(data))
     else:
-        keys = ("testbed", "method", "seeds", "acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr", "pgr_interval", "note")
+        keys = ("testbed", "method", "weak_labels", "seeds", "acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr",
+                "pgr_interval", "note")
         for key in keys:
             print(f"{key:>12}: {data.get(key)}")
     return 0

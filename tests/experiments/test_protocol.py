@@ -77,3 +77,42 @@ def test_run_w2s_end_to_end(exp_cache: Path) -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["method"] == "cross_entropy" and data["acc_weak"] == result.acc_weak
     assert len(data["per_seed"]) == 2
+
+
+def test_shuffled_weak_labels_are_the_teachers_permuted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shuffled control hands the method the same soft labels in another row order."""
+    from experiments.methods.registry import METHODS
+    from tests.experiments.test_user_testbeds import write_dir
+
+    seen: dict[str, list[np.ndarray]] = {"teacher": [], "shuffled": []}
+    mode = ["teacher"]
+
+    class Recorder:
+        name = "recorder"
+
+        def fit_predict(self, train_x: np.ndarray, train_targets: np.ndarray, test_x: np.ndarray, *,
+                        seed: int) -> np.ndarray:
+            seen[mode[0]].append(np.asarray(train_targets).copy())
+            return np.full(len(test_x), 0.5)
+
+    monkeypatch.setitem(METHODS, "recorder", Recorder)
+    d = write_dir(tmp_path / "tb", label=lambda i: int(i % 3 == 0))
+    words = ["amber", "basil", "cedar", "dune", "ember", "fjord", "garnet", "heath"]
+    for split in ("train_label", "train_unlabel", "test"):  # texts the teacher can tell apart
+        path = d / f"{split}.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for i, row in enumerate(rows):
+            row["left"] = f"{words[i % 8]} {words[(i * 3) % 8]} {'yes' if row['label'] else 'no'} {i}"
+            row["right"] = f"{words[(i + 1) % 8]} right {i}"
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    (d / "testbed.json").write_text(json.dumps({"weak": {"kind": "tfidf", "dim": 4},
+                                                "strong": {"kind": "tfidf", "dim": 16}}))
+    for mode[0] in ("teacher", "shuffled"):
+        result = run_w2s(f"jsonl:{d}", "recorder", seeds=2, cache_dir=tmp_path / "c", weak_labels=mode[0])
+        assert result.weak_labels == mode[0] and result.to_dict()["weak_labels"] == mode[0]
+    for teacher, shuffled in zip(seen["teacher"], seen["shuffled"], strict=True):
+        assert np.array_equal(np.sort(teacher), np.sort(shuffled))  # the same labels
+        assert not np.array_equal(teacher, shuffled)  # in another order
+    assert not np.array_equal(seen["shuffled"][0], seen["shuffled"][1])  # each seed its own permutation
+    with pytest.raises(ExperimentError, match="weak_labels"):
+        run_w2s(f"jsonl:{d}", "recorder", seeds=1, cache_dir=tmp_path / "c", weak_labels="inverted")  # type: ignore[arg-type]

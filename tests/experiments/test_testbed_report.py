@@ -93,6 +93,27 @@ def test_report_numbers_and_its_cache(tfidf_testbed: str, tmp_path: Path,
     assert tfidf_testbed in table and "TF-IDF+SVD-4" in table
 
 
+def test_report_carries_the_controls(tfidf_testbed: str, tmp_path: Path) -> None:
+    """The principal probe and cross-entropy on shuffled weak labels, run through `run_w2s`
+    with the report's seeds, in the JSON (`--json`) and the table's last column."""
+    from experiments import run_w2s
+
+    first = report(tfidf_testbed, seeds=3, cache_dir=tmp_path)
+    controls = first["controls"]
+    assert set(controls) == {"principal_probe", "shuffled_cross_entropy"}
+    assert controls["principal_probe"]["method"] == "principal_probe"
+    assert controls["shuffled_cross_entropy"] == {**controls["shuffled_cross_entropy"],
+                                                  "method": "cross_entropy", "weak_labels": "shuffled"}
+    direct = run_w2s(tfidf_testbed, "cross_entropy", seeds=3, cache_dir=tmp_path, weak_labels="shuffled")
+    assert controls["shuffled_cross_entropy"]["acc"] == pytest.approx(direct.acc_w2s)
+    assert controls["shuffled_cross_entropy"]["pgr"] == direct.pgr
+    json.dumps(first)
+    table = format_testbed_table([first])
+    assert "controls: probe / shuffled" in table.splitlines()[0]
+    shown = table.splitlines()[2].split()[-3:]
+    assert shown[1] == "/" and all(v == "-" or float(v) == float(v) for v in (shown[0], shown[2]))
+
+
 def test_gap_intervals_cover_items_and_seeds() -> None:
     rng = np.random.default_rng(0)
     weak = rng.random((5, 800)) < 0.80

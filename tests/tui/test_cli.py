@@ -98,6 +98,12 @@ def test_headless_run_then_export_and_w2s(tmp_path: Path, feature_cache: Path) -
     for key in ("acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):
         assert key in result
     assert result["gap"] == pytest.approx(result["acc_ceiling"] - result["acc_weak"])
+    control = aar("w2s", "run", "--testbed", "stdlib-docstrings", "--method", "cross_entropy", "--seeds", "2",
+                  "--weak-labels", "shuffled", "--json", env_extra=env, home=tmp_path)
+    assert control.returncode == 0, control.stderr
+    shuffled = json.loads(control.stdout)
+    assert shuffled["weak_labels"] == "shuffled" and result["weak_labels"] == "teacher"
+    assert shuffled["acc_w2s"] < result["acc_w2s"] - 0.05  # the teacher's labels carried the signal
 
 
 def test_docker_without_an_engine_is_a_clear_error(tmp_path: Path) -> None:
