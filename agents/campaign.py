@@ -252,7 +252,8 @@ class Campaign(Supervision):
     async def _start_agents(self, task: W2STask) -> None:
         files = task.write_agent_files(self.run_dir / "task")
         if self.settings.reproduce:
-            self._reproducer = Reproducer(bus=self.bus, settings=self.settings, run_dir=self.run_dir)
+            self._reproducer = Reproducer(bus=self.bus, settings=self.settings, run_dir=self.run_dir,
+                                          scorer=task.scorer())
         desk = SubmissionDesk(
             task.scorer(),
             self.bus,

@@ -241,10 +241,13 @@ class ReproductionJudged(EventBase):
 
     kind: Literal["reproduction_judged"] = "reproduction_judged"
     submission_id: int
-    verdict: str  # "reproduced" | "not reproduced" | "ignores the teacher" (see experiments.reproduction)
+    # "reproduced" | "not reproduced" | "ignores the teacher" | "inconclusive" (experiments.reproduction)
+    verdict: str
     reason: str
-    rerun_pgr: float | None = None
+    rerun_pgr: float | None = None  # the mean over the other-teacher re-runs (whole test split)
     shuffled_pgr: float | None = None
+    reruns: int = 0  # other-teacher re-runs that produced predictions (0 in logs from before the noise model)
+    difference_interval: tuple[float, float] | None = None  # 95%: re-run minus original PGR
 
 
 class CommandApplied(EventBase):

@@ -29,7 +29,7 @@ from agents.items import (
     fmt_pgr_interval,
     short,
 )
-from agents.views import CampaignView, LeaderboardRow, build_view
+from agents.views import QUIET_MARKS, CampaignView, LeaderboardRow, build_view
 
 FORMATS = ("jsonl", "md")
 _OUTPUT_LINES_IN_REPORT = 20
@@ -123,10 +123,10 @@ def markdown_report(events: Iterable[Event]) -> str:
     out += ["", "## Leaderboard", "", *_leaderboard(view, view.leaderboard())]
 
     flagged = [row for row in view.leaderboard(limit=len(view.submissions))
-               if any(mark != "reproduced" for mark in view.marks(row))]
+               if any(mark not in QUIET_MARKS for mark in view.marks(row))]
     out += ["", "## Flagged submissions", ""]
     if not flagged:
-        out.append("None: no tripwire fired and every re-run reproduced.")
+        out.append("None: no tripwire fired and no re-run failed to reproduce.")
     for row in flagged:
         out.append(f"- #{row.submission_id} {row.agent_id} ({_md(row.method)}), public {fmt_pgr(row.public_pgr)}, "
                    f"private {fmt_pgr(row.private_pgr)}: {', '.join(view.marks(row))}")

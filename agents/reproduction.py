@@ -2,11 +2,12 @@
 
 When an agent submits with the command that made its predictions, and the submission
 is its best so far, the harness copies the agent's code (never its data or outputs, and
-never through a link)
-into two fresh sandboxes holding task variants the agent has never seen: another weak
-teacher, and weak labels shuffled across rows. It scores both re-runs and records a
-verdict ("reproduced", "not reproduced", "ignores the teacher") for the human. The
-agent is not told: the check exists to catch methods that do not learn from the teacher.
+never through a link) into fresh sandboxes holding task variants the agent has never
+seen: `reproduction_reruns` other weak teachers, and weak labels shuffled across rows.
+It scores every run per item and records a verdict with its interval ("reproduced",
+"not reproduced", "ignores the teacher", or "inconclusive" when the runs cannot tell;
+`experiments.reproduction.judge_reproduction`) for the human. The agent is not told:
+the check exists to catch methods that do not learn from the teacher.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from agents.bus import EventBus
 from agents.events import Event, ReproductionJudged, SubmissionScored
 from agents.settings import AarSettings
-from experiments.reproduction import VARIANTS, Variant, judge_reproduction, write_variant_files
+from agents.predictions import decode_predictions
+from experiments import RunEvidence, Scorer
+from experiments.reproduction import Variant, judge_reproduction, write_variant_files
 from sandboxes import Sandbox, SandboxError, create_sandbox, snapshot_files
 
 log = logging.getLogger(__name__)
@@ -39,13 +44,15 @@ class ReproductionRequest:
     command: str
     public_pgr: float | None
     agent_workdir: Path
+    predictions: np.ndarray  # the submission's probabilities in the scorer's id order
 
 
 class Reproducer:
     """Runs reproduction checks in the background; `drain()` waits for them (bounded)."""
 
-    def __init__(self, *, bus: EventBus, settings: AarSettings, run_dir: Path) -> None:
+    def __init__(self, *, bus: EventBus, settings: AarSettings, run_dir: Path, scorer: Scorer) -> None:
         self._bus = bus
+        self._scorer = scorer  # the original task's: the original run's evidence
         self._settings = settings
         self._run_dir = run_dir
         self._tasks: set[asyncio.Task[None]] = set()
@@ -66,7 +73,7 @@ class Reproducer:
                 self._best[agent_id] = event.public_pgr
                 continue
             self.consider(ReproductionRequest(agent_id, event.submission_id, event.command, event.public_pgr,
-                                              workdir_of(agent_id)))
+                                              workdir_of(agent_id), decode_predictions(event.predictions)))
             restarted += 1
         return restarted
 
@@ -92,36 +99,42 @@ class Reproducer:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _check(self, request: ReproductionRequest) -> None:
-        pgrs: dict[Variant, float | None] = {}
         notes: list[str] = []
-        for variant in VARIANTS:
+
+        async def run(variant: Variant, seed: int) -> RunEvidence | None:
             try:
-                pgrs[variant] = await self._rerun(request, variant)
+                return await self._rerun(request, variant, seed)
             except (SandboxError, OSError, ValueError, KeyError) as exc:
-                pgrs[variant] = None
-                notes.append(f"{variant} re-run failed: {exc}")
-        judgement = judge_reproduction(
-            request.public_pgr, [pgrs["other_teacher"]], [pgrs["shuffled_weak"]]
-        )
+                notes.append(f"{variant} re-run {seed} failed: {exc}")
+                return None
+
+        base = request.submission_id * 100  # each check its own teachers and permutation
+        reruns = [await run("other_teacher", base + k) for k in range(self._settings.reproduction_reruns)]
+        shuffled = [await run("shuffled_weak", base)]
+        original = await asyncio.to_thread(self._scorer.evidence, request.predictions)
+        judgement = await asyncio.to_thread(judge_reproduction, original, reruns, shuffled,
+                                            seed=request.submission_id)
         self._bus.publish(
             ReproductionJudged(
                 agent_id=request.agent_id,
                 submission_id=request.submission_id,
                 verdict=judgement.verdict,
                 reason="; ".join([judgement.reason, *notes]),
-                rerun_pgr=pgrs["other_teacher"],
-                shuffled_pgr=pgrs["shuffled_weak"],
+                rerun_pgr=judgement.rerun_pgr,
+                shuffled_pgr=judgement.shuffled_pgr,
+                reruns=judgement.reruns,
+                difference_interval=judgement.difference_interval,
             )
         )
 
-    async def _rerun(self, request: ReproductionRequest, variant: Variant) -> float | None:
-        where = self._run_dir / "reproductions" / f"{request.agent_id}-{request.submission_id}-{variant}"
+    async def _rerun(self, request: ReproductionRequest, variant: Variant, seed: int) -> RunEvidence:
+        where = self._run_dir / "reproductions" / f"{request.agent_id}-{request.submission_id}-{variant}-{seed}"
         task, files = await asyncio.to_thread(
             write_variant_files,
             where / "task",
             self._settings.testbed,
             variant,
-            seed=request.submission_id,
+            seed=seed,
             cache_dir=self._settings.cache_dir / "features",
             limit=self._settings.testbed_limit,
             baseline_seeds=self._settings.baseline_seeds,
@@ -139,10 +152,12 @@ class Reproducer:
             payload = json.loads(await sandbox.read_file(PREDICTIONS, max_bytes=50_000_000))
         finally:
             await sandbox.close()
-        score = task.scorer().score(payload["ids"], payload["probs"])
-        if not score.valid:
-            raise ValueError(f"invalid predictions: {score.error}")
-        return score.public_pgr
+        scorer = task.scorer()
+        ids, probs = payload["ids"], payload["probs"]
+        error = scorer.validate(ids, probs)
+        if error is not None:
+            raise ValueError(f"invalid predictions: {error}")
+        return scorer.evidence(scorer.ordered(ids, probs))
 
 
 def _is_code(relative: str) -> bool:

@@ -80,6 +80,11 @@ class AarSettings(BaseSettings):
         description="Re-run each agent's best submission on unseen task variants (another "
         "teacher, shuffled weak labels) when it gives its command; verdicts go to the human.",
     )
+    reproduction_reruns: int = Field(
+        3, ge=2, le=10,
+        description="Other-teacher re-runs per reproduction check: the verdict's interval covers the "
+        "teacher's own noise only with several (fewer: more verdicts come out 'inconclusive').",
+    )
     require_command: bool = Field(
         False,
         description="Refuse (at no quota cost) a submission that does not give the command that "

@@ -21,18 +21,10 @@ import numpy as np
 from agents.budgets import BudgetKeeper
 from agents.bus import EventBus
 from agents.events import SubmissionScored
+from agents.predictions import decode_predictions, encode_predictions
 from agents.reproduction import Reproducer, ReproductionRequest
 from experiments import Scorer
 from experiments.quota import SubmissionQuota
-
-
-def encode_predictions(probs: np.ndarray) -> str:
-    """Probabilities in the scorer's id order, as base64 float32 (~10 KB for 1,855 items)."""
-    return base64.b64encode(np.asarray(probs, dtype="<f4").tobytes()).decode()
-
-
-def decode_predictions(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -152,7 +144,8 @@ class SubmissionDesk:
             self._rate.charge(agent_id)
         if result.valid and self._reproducer is not None and workdir is not None:
             self._reproducer.consider(
-                ReproductionRequest(agent_id, submission_id, command, result.public_pgr, workdir)
+                ReproductionRequest(agent_id, submission_id, command, result.public_pgr, workdir,
+                                    self._scorer.ordered(ids, probs))  # type: ignore[arg-type]
             )
         if not result.valid:
             cost = "counted against your quota" if result.counts_against_quota else "no quota used"

@@ -35,6 +35,8 @@ from agents.events import (
 from agents.transcript import Transcript
 
 NOT_REPRODUCIBLE = "not reproducible"
+# Re-run verdicts that raise no alarm ("inconclusive": the runs could not tell either way).
+QUIET_MARKS = ("reproduced", "inconclusive")
 """The mark of a submission that gave no command: the harness cannot re-run it."""
 
 

@@ -6,7 +6,7 @@ standard library, numpy, torch, transformers and safetensors.
 """
 
 from experiments.baselines import BASELINE_SEEDS, FixedBaselines, fixed_baselines
-from experiments.bootstrap import GapAndPgr, gap_and_pgr
+from experiments.bootstrap import GapAndPgr, RunEvidence, gap_and_pgr
 from experiments.errors import (
     EncoderLoadError,
     ExperimentError,
@@ -36,6 +36,7 @@ __all__ = [
     "GapAndPgr",
     "QuotaDecision",
     "ReproductionJudgement",
+    "RunEvidence",
     "SubmissionQuota",
     "TripwireConfig",
     "fixed_baselines",

@@ -105,3 +105,36 @@ def accuracy_interval(
     rng = np.random.default_rng(seed)
     items = item_weights(c.shape[1], samples, rng)
     return _interval(resampled_accuracy(c, items, seed_weights(c.shape[0], samples, rng)))
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """One scored run on one task, per test item (public and private together): whether
+    the run's predictions were right, whether that task's weak teacher was, and the
+    ceiling's seeds. Only the harness builds these (`Scorer.evidence`): they hold labels."""
+
+    correct: np.ndarray  # (n,) bool
+    weak_correct: np.ndarray  # (n,) bool
+    ceiling_correct: np.ndarray  # (seeds, n) bool
+
+    def __post_init__(self) -> None:
+        n = len(self.correct)
+        if len(self.weak_correct) != n or np.atleast_2d(self.ceiling_correct).shape[1] != n:
+            raise ValueError("run evidence covers different items")
+
+    def pgr(self) -> float | None:
+        """The point PGR over the whole test split (None without a positive gap)."""
+        weak, ceiling = float(self.weak_correct.mean()), float(np.atleast_2d(self.ceiling_correct).mean())
+        return (float(self.correct.mean()) - weak) / (ceiling - weak) if ceiling > weak else None
+
+    def resampled_pgr(self, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """PGR in each item resample ((samples, n) counts), the ceiling's seeds resampled too;
+        NaN where a resample's gap is not positive."""
+        n = len(self.correct)
+        acc = items @ self.correct.astype(np.float64) / n
+        weak = items @ self.weak_correct.astype(np.float64) / n
+        ceiling = resampled_accuracy(self.ceiling_correct, items,
+                                     seed_weights(np.atleast_2d(self.ceiling_correct).shape[0], len(items), rng))
+        gap = ceiling - weak
+        out: np.ndarray = np.where(gap > 0, (acc - weak) / np.where(gap > 0, gap, 1.0), np.nan)
+        return out

@@ -12,6 +12,11 @@ a fresh sandbox on task files it has never seen:
   one whose PGR survives is getting its signal from somewhere else:
   "ignores the teacher".
 
+Verdicts rest on a noise model (`judge_reproduction`): several other-teacher re-runs,
+all runs scored per item on the whole test split, and a paired bootstrap over items,
+ceiling seeds and teachers. A verdict is given only when its interval says so;
+otherwise it is "inconclusive".
+
 This module only builds the variant tasks (with their own scorers), writes their
 agent files and judges the numbers; orchestrating sandboxes is the agents layer's job.
 """
@@ -27,20 +32,26 @@ from typing import Any, Literal
 import numpy as np
 
 from experiments.baselines import BASELINE_SEEDS
+from experiments.bootstrap import RunEvidence, item_weights
 from experiments.errors import ExperimentError
 from experiments.task import W2STask, prepare_task
 
 Variant = Literal["other_teacher", "shuffled_weak"]
 VARIANTS: tuple[Variant, ...] = ("other_teacher", "shuffled_weak")
-Verdict = Literal["reproduced", "not reproduced", "ignores the teacher"]
+Verdict = Literal["reproduced", "not reproduced", "ignores the teacher", "inconclusive"]
 
-# PGR swings about +-0.2 per seed at an 8-point gap (ENVIRONMENT.md), so a re-run
-# within 0.2 below the original counts as the same result.
+# How far below the original a re-run's PGR may sit and still be "the same result".
+# A verdict needs the 95% interval of (re-run - original) to lie wholly on one side of
+# -DEFAULT_TOLERANCE; one re-run on one other teacher swings +-0.2-0.4 at an 8-point gap
+# (ENVIRONMENT.md; a 32-agent campaign judged 25% of honest single re-runs "not
+# reproduced"), which is why there are several re-runs and an interval, not a point.
 DEFAULT_TOLERANCE = 0.2
 # With shuffled labels an honest student falls to roughly chance, i.e. PGR near
 # -(acc_weak - 0.5) / gap (about -2 on stdlib-docstrings); keeping half or more of
 # the original PGR is far outside that.
 DEFAULT_SURVIVAL = 0.5
+DEFAULT_RERUNS = 3  # other-teacher re-runs per check (each another teacher)
+VERDICT_SAMPLES = 2000
 
 
 def prepare_variant_task(
@@ -93,54 +104,115 @@ def write_variant_files(
 
 @dataclass(frozen=True)
 class ReproductionJudgement:
-    """The verdict on a re-run, the reason in words, and the numbers it rests on."""
+    """The verdict on a re-run, the reason in words, and the numbers it rests on: point
+    PGRs (original, mean of the other-teacher re-runs, mean of the shuffled-label runs, all
+    over the whole test split) and the 95% intervals the verdict was read from."""
 
     verdict: Verdict
     reason: str
     original_pgr: float | None
     rerun_pgr: float | None
     shuffled_pgr: float | None
+    reruns: int = 0
+    difference_interval: tuple[float, float] | None = None  # re-run minus original
+    shuffled_interval: tuple[float, float] | None = None  # shuffled minus survival x original
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for storage."""
         return dataclasses.asdict(self)
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
+def _interval(values: np.ndarray) -> tuple[float, float] | None:
+    finite = values[np.isfinite(values)]
+    if len(finite) < len(values) / 2:  # most resamples without a gap: no interval
+        return None
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _mean_over_runs(pgrs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(runs, samples) PGRs -> (samples,): the mean of a resample of the runs (teachers)."""
+    runs, samples = pgrs.shape
+    pick = rng.integers(0, runs, size=(samples, runs))
+    return pgrs[pick, np.arange(samples)[:, None]].mean(axis=1)
 
 
 def judge_reproduction(
-    original_pgr: float | None,
-    rerun_pgrs: Sequence[float | None],
-    shuffled_pgrs: Sequence[float | None] = (),
+    original: RunEvidence,
+    reruns: Sequence[RunEvidence | None],
+    shuffled: Sequence[RunEvidence | None] = (),
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     survival: float = DEFAULT_SURVIVAL,
+    samples: int = VERDICT_SAMPLES,
+    seed: int = 0,
 ) -> ReproductionJudgement:
-    """Judge re-run scores against the original (a pure function).
+    """Judge re-runs against the original with a noise model (a pure function).
 
-    "ignores the teacher" when, with the original clearly above 0 (> tolerance), the
-    mean shuffled-label PGR keeps at least `survival` of it; else "reproduced" when
-    the mean other-teacher PGR is no more than `tolerance` below the original; else
-    "not reproduced". None entries (no PGR: gap too small, failed run) are skipped.
+    One bootstrap resamples the test items (the same items for every run, so the
+    comparison is paired), the ceiling's seeds, and the re-runs themselves (each is
+    another teacher: the teacher's own noise). From it:
+
+    - "ignores the teacher" when the original is clearly above 0 and the shuffled-label
+      runs clearly keep at least `survival` of it (the whole interval of shuffled minus
+      survival x original above 0);
+    - "not reproduced" when the interval of (mean re-run - original) lies wholly below
+      -`tolerance`, or no re-run produced predictions;
+    - "reproduced" when that interval lies wholly above -`tolerance`;
+    - "inconclusive" otherwise: the runs cannot tell; more re-runs (or a wider gap) would.
+      Also with a single re-run: one teacher says nothing of the spread between teachers.
+    None entries (a failed run) are skipped.
     """
-    rerun, shuffled = _mean(rerun_pgrs), _mean(shuffled_pgrs)
+    rng = np.random.default_rng(seed)
+    n = len(original.correct)
+    items = item_weights(n, samples, rng)
+    o = original.resampled_pgr(items, rng)
+    point = original.pgr()
+    runs = [r for r in reruns if r is not None]
+    shuffles = [r for r in shuffled if r is not None]
+    rerun_point = _mean_points(runs)
+    shuffled_point = _mean_points(shuffles)
 
-    def verdict(v: Verdict, reason: str) -> ReproductionJudgement:
-        return ReproductionJudgement(v, reason, original_pgr, rerun, shuffled)
+    def verdict(v: Verdict, reason: str, diff: tuple[float, float] | None = None,
+                shuf: tuple[float, float] | None = None) -> ReproductionJudgement:
+        return ReproductionJudgement(v, reason, point, rerun_point, shuffled_point, len(runs), diff, shuf)
 
-    if original_pgr is None or not np.isfinite(original_pgr):
-        return verdict("not reproduced", "the original submission has no PGR to reproduce")
-    if shuffled is not None and original_pgr > tolerance and shuffled >= survival * original_pgr:
-        return verdict("ignores the teacher",
-                       f"with shuffled weak labels PGR stayed at {shuffled:.2f} (original {original_pgr:.2f}, "
-                       f"survival threshold {survival * original_pgr:.2f}): the method does not need the teacher")
-    if rerun is None:
-        return verdict("not reproduced", "no re-run with another teacher produced a PGR")
-    if rerun >= original_pgr - tolerance:
-        return verdict("reproduced", f"re-run PGR {rerun:.2f} vs original {original_pgr:.2f} "
-                                     f"(tolerance {tolerance:.2f})")
-    return verdict("not reproduced", f"re-run PGR {rerun:.2f} is more than {tolerance:.2f} below the "
-                                     f"original {original_pgr:.2f}")
+    original_iv = _interval(o)
+    if point is None or original_iv is None:
+        return verdict("inconclusive", "the task's gap is too small to measure the original's PGR")
+    shuf_iv = None
+    if shuffles:
+        s = _mean_over_runs(np.stack([r.resampled_pgr(items, rng) for r in shuffles]), rng)
+        shuf_iv = _interval(s - survival * o)
+        if original_iv[0] > 0 and shuf_iv is not None and shuf_iv[0] > 0:
+            return verdict("ignores the teacher",
+                           f"with shuffled weak labels PGR stayed at {shuffled_point:.2f} (original {point:.2f}; "
+                           f"shuffled minus {survival:g} x original: 95% interval [{shuf_iv[0]:.2f}, {shuf_iv[1]:.2f}], "
+                           "above 0): the method does not need the teacher", shuf=shuf_iv)
+    if not runs:
+        return verdict("not reproduced", "no re-run with another teacher produced predictions", shuf=shuf_iv)
+    if len(runs) < 2:
+        return verdict("inconclusive", f"only one re-run produced predictions (PGR {rerun_point}); one teacher "
+                       "cannot show how much the teacher alone moves PGR", shuf=shuf_iv)
+    r = _mean_over_runs(np.stack([run.resampled_pgr(items, rng) for run in runs]), rng)
+    diff = _interval(r - o)
+    numbers = (f"mean re-run PGR {rerun_point:.2f} over {len(runs)} other teacher(s) vs original {point:.2f}"
+               if rerun_point is not None else f"original {point:.2f}")
+    if diff is None:
+        return verdict("inconclusive", f"{numbers}; the re-runs' gaps are too small to compare", shuf=shuf_iv)
+    span = f"re-run minus original: 95% interval [{diff[0]:.2f}, {diff[1]:.2f}]"
+    if shuf_iv is not None and original_iv[0] > 0 and shuf_iv[1] >= 0:
+        return verdict("inconclusive", f"{numbers}; {span}; but with shuffled weak labels PGR "
+                       f"{shuffled_point:.2f} may keep {survival:g} of the original (interval of the excess "
+                       f"[{shuf_iv[0]:.2f}, {shuf_iv[1]:.2f}])", diff, shuf_iv)
+    if diff[1] < -tolerance:
+        return verdict("not reproduced", f"{numbers}; {span}, wholly more than {tolerance:g} below", diff, shuf_iv)
+    if diff[0] >= -tolerance:
+        return verdict("reproduced", f"{numbers}; {span}, within {tolerance:g} below or above", diff, shuf_iv)
+    return verdict("inconclusive", f"{numbers}; {span} straddles -{tolerance:g}: more re-runs would tell",
+                   diff, shuf_iv)
+
+
+def _mean_points(runs: Sequence[RunEvidence]) -> float | None:
+    points = [p for p in (r.pgr() for r in runs) if p is not None]
+    return float(np.mean(points)) if points else None

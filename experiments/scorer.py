@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.bootstrap import MIN_GAP, gap_and_pgr
+from experiments.bootstrap import MIN_GAP, RunEvidence, gap_and_pgr
 from experiments.protocol import accuracy, pgr
 from experiments.probing import ProbeTracker
 from experiments.tripwires import Flag, TripwireConfig, leak_flags, prediction_flags
@@ -255,6 +255,20 @@ class Scorer:
         out = np.empty(len(self._ids), dtype=np.float64)
         out[[self._position[item] for item in ids]] = [float(p) for p in probs]
         return out
+
+    def evidence(self, ordered_probs: np.ndarray) -> RunEvidence:
+        """Per-item correctness of a run (probabilities in this scorer's id order) on the
+        whole test split, with the teacher's and the ceiling's: what a reproduction verdict
+        is computed from (`experiments.reproduction.judge_reproduction`). The harness's
+        only: it holds labels. Needs the scorer built with `weak_probs` and `ceiling_correct`."""
+        probs = np.asarray(ordered_probs, dtype=np.float64)
+        if probs.shape != (len(self._ids),):
+            raise ValueError(f"a run has {probs.shape[0]} predictions; this task has {len(self._ids)}")
+        if self._weak_hard is None or self._ceiling_correct is None:
+            raise ValueError("this scorer has no teacher and ceiling predictions to compare runs against")
+        truth = self._labels == 1
+        return RunEvidence(correct=(probs > 0.5) == truth, weak_correct=self._weak_hard == truth,
+                           ceiling_correct=self._ceiling_correct.copy())
 
     def replay(self, agent: str, ordered_probs: np.ndarray) -> None:
         """Take a stored submission of ``agent`` back into its probing history (engine resume)."""

@@ -171,7 +171,7 @@ def _submission(item: SubmissionItem) -> RenderableType:
         parts.append(Text("  not reproducible: no command given", style="yellow"))
     parts += [Text(f"  ⚑ {code}: {reason}", style="bold red") for code, reason in item.flags]
     if item.verdict:
-        style = "green" if item.verdict == "reproduced" else "bold red"
+        style = {"reproduced": "green", "inconclusive": "yellow"}.get(item.verdict, "bold red")
         parts.append(Text(f"  re-run: {item.verdict} (other teacher {fmt_pgr(item.rerun_pgr)}, shuffled labels "
                           f"{fmt_pgr(item.shuffled_pgr)}); {item.verdict_reason}", style=style))
     return Group(*parts)

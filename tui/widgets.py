@@ -16,7 +16,7 @@ from textual_plotext import PlotextPlot
 
 from agents.events import ApprovalRequested
 from agents.items import compact_json, fmt_interval, fmt_pgr, short
-from agents.views import CampaignView, LeaderboardRow
+from agents.views import QUIET_MARKS, CampaignView, LeaderboardRow
 from tui.table import Cell, Column, RowTable
 
 STATUS_STYLE = {
@@ -103,7 +103,7 @@ class Leaderboard(RowTable):
     @staticmethod
     def _cells(view: CampaignView, rank: int, row: LeaderboardRow) -> tuple[Cell, ...]:
         marks = view.marks(row)
-        bad = row.flags or any(m not in ("reproduced",) for m in marks)
+        bad = row.flags or any(m not in QUIET_MARKS for m in marks)
         flags = Text(", ".join(marks) or "-", style="bold red" if bad else "green")
         at = time.strftime("%H:%M", time.localtime(row.ts)) if row.ts else ""
         return (str(rank), row.agent_id, fmt_pgr(row.public_pgr), fmt_interval(row.public_interval),

@@ -55,6 +55,10 @@ async def test_baseline_campaign_runs_to_the_end_and_logs_everything(settings: A
     assert {e.agent_id for e in verdicts} == set(campaign.agent_ids)
     assert all(e.verdict != "ignores the teacher" for e in verdicts), verdicts
     assert all(e.shuffled_pgr is not None and e.shuffled_pgr < 0 for e in verdicts), verdicts
+    # Several other teachers each, and the verdict read from an interval over them.
+    assert all(e.reruns == settings.reproduction_reruns for e in verdicts), verdicts
+    assert all(e.verdict != "reproduced" or (e.difference_interval and e.difference_interval[0] >= -0.2)
+               for e in verdicts), verdicts
 
     view = build_view(stored)
     assert len(view.leaderboard()) == len(campaign.agent_ids) * settings.experiments_per_agent

@@ -8,29 +8,81 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import get_method, judge_reproduction, prepare_task, write_variant_files
+from experiments import RunEvidence, get_method, judge_reproduction, prepare_task, write_variant_files
 from experiments.errors import ExperimentError
 from experiments.reproduction import prepare_variant_task
 from tests.experiments.conftest import SMALL_LIMIT
 
 
+def _baselines(rng: np.random.Generator, n: int, weak: float = 0.65, ceiling: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
+    return rng.random(n) < weak, rng.random((5, n)) < ceiling
+
+
+def _run(rng: np.random.Generator, weak_c: np.ndarray, ceil_c: np.ndarray, pgr: float) -> RunEvidence:
+    """A run whose PGR is about `pgr`: each item right as the ceiling with probability
+    `pgr`, else as the teacher (below 0: a share of items answered at chance)."""
+    if pgr >= 0:
+        take = rng.random(len(weak_c)) < pgr
+        correct = np.where(take, ceil_c[0], weak_c)
+    else:  # accuracy w + pgr (c - w): mix the teacher with coin flips
+        w, c = weak_c.mean(), ceil_c.mean()
+        target = w + pgr * (c - w)
+        coin = rng.random(len(weak_c)) < min(1.0, (w - target) / max(w - 0.5, 1e-9))
+        correct = np.where(coin, rng.random(len(weak_c)) < 0.5, weak_c)
+    return RunEvidence(correct=correct, weak_correct=weak_c, ceiling_correct=ceil_c)
+
+
 @pytest.mark.parametrize(
-    "original, reruns, shuffled, verdict",
+    "n, original, reruns, shuffled, verdict",
     [
-        (0.8, [0.75, 0.7], [-2.1, -1.8], "reproduced"),
-        (0.8, [0.3], [-2.0], "not reproduced"),
-        (0.8, [0.8], [0.7], "ignores the teacher"),
-        (0.8, [0.8], [0.5, 0.4], "ignores the teacher"),
-        (0.8, [None, 0.85], [], "reproduced"),
-        (0.8, [None], [], "not reproduced"),
-        (None, [0.8], [], "not reproduced"),
-        (0.1, [0.1], [0.1], "reproduced"),  # near 0: survival says nothing
+        (2000, 0.8, [0.8, 0.75, 0.85], [-2.0], "reproduced"),
+        (2000, 0.8, [0.2, 0.1, 0.25], [-2.0], "not reproduced"),
+        (2000, 0.8, [0.8, 0.8, 0.8], [0.8], "ignores the teacher"),
+        (2000, 0.8, [None, None], [-2.0], "not reproduced"),  # no re-run produced predictions
+        (300, 0.8, [0.6, 0.55, 0.65], [-2.0], "inconclusive"),  # few items: the interval straddles -0.2
+        (2000, 0.05, [0.05, 0.05, 0.05], [0.05], "reproduced"),  # near 0: survival says nothing
     ],
 )
-def test_judgement(original: float | None, reruns: list, shuffled: list, verdict: str) -> None:
-    result = judge_reproduction(original, reruns, shuffled)
+def test_judgement(n: int, original: float, reruns: list, shuffled: list, verdict: str) -> None:
+    rng = np.random.default_rng(7)
+    weak_c, ceil_c = _baselines(rng, n)
+    runs = []
+    for target in reruns:  # each re-run learns from another teacher
+        if target is None:
+            runs.append(None)
+            continue
+        other_weak, _ = _baselines(rng, n)
+        runs.append(_run(rng, other_weak, ceil_c, target))
+    result = judge_reproduction(_run(rng, weak_c, ceil_c, original), runs,
+                                [_run(rng, weak_c, ceil_c, t) for t in shuffled])
     assert result.verdict == verdict, result.reason
     assert result.reason and json.dumps(result.to_dict())
+    assert result.reruns == sum(r is not None for r in reruns)
+    if verdict in ("reproduced", "not reproduced") and result.reruns:
+        lo, hi = result.difference_interval or (np.nan, np.nan)
+        assert lo <= (result.rerun_pgr or 0) - (result.original_pgr or 0) <= hi
+
+
+def test_judgement_without_a_gap_is_inconclusive() -> None:
+    rng = np.random.default_rng(0)
+    weak_c, _ = _baselines(rng, 1000)
+    flat = RunEvidence(correct=weak_c, weak_correct=weak_c, ceiling_correct=np.stack([weak_c] * 3))
+    result = judge_reproduction(flat, [flat], [flat])
+    assert result.verdict == "inconclusive" and "gap" in result.reason
+
+
+def test_teachers_noise_needs_several_reruns() -> None:
+    """The noise model at work: an honest method whose PGR moves from teacher to teacher.
+    One re-run cannot say how much the teacher alone moves PGR: inconclusive, even when
+    that one re-run lands well below; five teachers give a verdict."""
+    rng = np.random.default_rng(3)
+    weak_c, ceil_c = _baselines(rng, 3000)
+    original = _run(rng, weak_c, ceil_c, 0.7)
+    others = [_run(rng, _baselines(rng, 3000)[0], ceil_c, 0.7 + d) for d in (-0.3, 0.1, 0.05, 0.1, 0.05)]
+    one = judge_reproduction(original, others[:1], [])
+    assert one.verdict == "inconclusive" and "one teacher" in one.reason
+    five = judge_reproduction(original, others, [])
+    assert five.verdict == "reproduced", five.reason
 
 
 def test_variant_files(exp_cache: Path, tmp_path: Path) -> None:
