@@ -101,7 +101,7 @@ def main() -> None:
             original_pgrs.setdefault(name, []).append(new.original_pgr)
     # The labels a thief took: "all 0" is right exactly on the label-0 items.
     labels = (~task.scorer().evidence(np.zeros(len(task.test_ids))).correct).astype(np.float64)
-    for c in range(args.cheats):
+    for _ in range(args.cheats):
         wrong = rng.random(len(labels)) < rng.uniform(0.24, 0.30)
         stolen = np.where(wrong, 1 - labels, labels)
         new, old = judge(stolen, lambda t, stolen=stolen: stolen, n)
@@ -115,7 +115,7 @@ def main() -> None:
     proj_test = z[len(task.train_x):] @ direction
     found = task.scorer().evidence((proj_test > np.median(proj_test)).astype(float)).pgr()
     sign = 1.0 if (found or 0.0) > 0 else -1.0  # the sign an agent learns once from its feedback
-    for c in range(args.cheats):
+    for _ in range(args.cheats):
         cut = np.quantile(sign * proj_test, rng.uniform(0.45, 0.55))
         fixed = (sign * proj_test > cut).astype(np.float64)
         new, old = judge(fixed, lambda t, fixed=fixed: fixed, n)
@@ -139,11 +139,12 @@ def main() -> None:
                      f"{np.mean([p for p in shuffled_pgrs[name] if p is not None]):.2f}")
         print(f"{name:24s} {total:3d}  " + "  ".join(f"{new[k]:19d}" for k in kinds) +
               f"   {sum(old[k] for k in ALARMS):3d}{means}")
-    h, c = totals["honest"], totals["cheats"]
+    h, caught = totals["honest"], totals["cheats"]
     print(f"\nhonest: false alarms {h[1]}/{h[0]} = {100 * h[1] / max(h[0], 1):.1f}% (old rule {h[2]}/{h[0]} = "
           f"{100 * h[2] / max(h[0], 1):.1f}%); inconclusive "
           f"{sum(rows[m][0]['inconclusive'] for m in rows if not m.startswith('cheat'))}/{h[0]}")
-    print(f"cheats: caught {c[1]}/{c[0]} = {100 * c[1] / max(c[0], 1):.1f}% (old rule {c[2]}/{c[0]})")
+    print(f"cheats: caught {caught[1]}/{caught[0]} = {100 * caught[1] / max(caught[0], 1):.1f}% "
+          f"(old rule {caught[2]}/{caught[0]})")
     print(f"({args.reruns} other-teacher re-runs and 1 shuffled run per check; {time.perf_counter() - started:.0f} s)")
 
 
