@@ -26,7 +26,7 @@ from agents.events import Event, ReproductionJudged, SubmissionScored
 from agents.settings import AarSettings
 from agents.predictions import decode_predictions
 from experiments import RunEvidence, Scorer
-from experiments.reproduction import Variant, judge_reproduction, write_variant_files
+from experiments.reproduction import ReproductionJudgement, Variant, judge_reproduction, write_variant_files
 from sandboxes import Sandbox, SandboxError, create_sandbox, snapshot_files
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,17 @@ class Reproducer:
                 notes.append(f"{variant} re-run {seed} failed: {exc}")
                 return None
 
-        base = request.submission_id * 100  # each check its own teachers and permutation
-        reruns = [await run("other_teacher", base + k) for k in range(self._settings.reproduction_reruns)]
-        shuffled = [await run("shuffled_weak", base)]
-        original = await asyncio.to_thread(self._scorer.evidence, request.predictions)
-        judgement = await asyncio.to_thread(judge_reproduction, original, reruns, shuffled,
-                                            seed=request.submission_id)
+        try:
+            original = await asyncio.to_thread(self._scorer.evidence, request.predictions)
+        except ValueError as exc:  # a log from before predictions were stored: nothing to compare with
+            judgement = ReproductionJudgement("inconclusive", f"the original run cannot be compared: {exc}",
+                                              request.public_pgr, None, None)
+        else:
+            base = request.submission_id * 100  # each check its own teachers and permutation
+            reruns = [await run("other_teacher", base + k) for k in range(self._settings.reproduction_reruns)]
+            shuffled = [await run("shuffled_weak", base)]
+            judgement = await asyncio.to_thread(judge_reproduction, original, reruns, shuffled,
+                                                seed=request.submission_id)
         self._bus.publish(
             ReproductionJudged(
                 agent_id=request.agent_id,
