@@ -192,7 +192,7 @@ def judge_reproduction(
     if not runs:
         return verdict("not reproduced", "no re-run with another teacher produced predictions", shuf=shuf_iv)
     if len(runs) < 2:
-        return verdict("inconclusive", f"only one re-run produced predictions (PGR {rerun_point}); one teacher "
+        return verdict("inconclusive", f"only one re-run produced predictions (PGR {_fmt(rerun_point)}); one teacher "
                        "cannot show how much the teacher alone moves PGR", shuf=shuf_iv)
     r = _mean_over_runs(np.stack([run.resampled_pgr(items, rng) for run in runs]), rng)
     diff = _interval(r - o)
@@ -211,6 +211,10 @@ def judge_reproduction(
         return verdict("reproduced", f"{numbers}; {span}, within {tolerance:g} below or above", diff, shuf_iv)
     return verdict("inconclusive", f"{numbers}; {span} straddles -{tolerance:g}: more re-runs would tell",
                    diff, shuf_iv)
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2f}"
 
 
 def _mean_points(runs: Sequence[RunEvidence]) -> float | None:

@@ -32,4 +32,5 @@ def settings(tmp_path: Path, feature_cache: Path, monkeypatch: pytest.MonkeyPatc
         experiments_per_agent=2,
         baseline_seeds=2,
         max_wall_s=240,
+        reproduction_reruns=2,  # the least that gives a verdict: every check runs 3 sandboxes, not 4
     )
