@@ -64,24 +64,25 @@ class Item:
 
 
 @dataclass(eq=False)
-class ThinkingItem(Item):
-    kind: ClassVar[str] = "thinking"
+class BlockItem(Item):
+    """A block of a model turn that streams in: deltas grow ``text`` until it completes."""
+
     text: str = ""
     turn: int = 0
     attempt: int = 0
     streaming: bool = True
-    redacted: bool = False
     discarded: bool = False  # its turn broke and was retried: the model never saw it again
 
 
 @dataclass(eq=False)
-class TextItem(Item):
+class ThinkingItem(BlockItem):
+    kind: ClassVar[str] = "thinking"
+    redacted: bool = False
+
+
+@dataclass(eq=False)
+class TextItem(BlockItem):
     kind: ClassVar[str] = "text"
-    text: str = ""
-    turn: int = 0
-    attempt: int = 0
-    streaming: bool = True
-    discarded: bool = False
 
 
 @dataclass(eq=False)

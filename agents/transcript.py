@@ -52,6 +52,7 @@ from agents.events import (
 from agents.items import (
     ITEMS_KEPT,
     ApprovalItem,
+    BlockItem,
     BudgetItem,
     Item,
     MessageItem,
@@ -74,7 +75,7 @@ class Transcript:
     revision: int = 0  # bumped on every change: a renderer with an older one redraws
     items_total: int = 0
     _calls: dict[str, ToolCallItem] = field(default_factory=dict)
-    _streams: dict[tuple[int, int, int], ThinkingItem | TextItem] = field(default_factory=dict)
+    _streams: dict[tuple[int, int, int], BlockItem] = field(default_factory=dict)
     _submissions: dict[int, SubmissionItem] = field(default_factory=dict)
     _requests: dict[int, ToolCallItem | ApprovalItem] = field(default_factory=dict)
     _seq: int = 0  # of the event being applied
@@ -107,7 +108,7 @@ class Transcript:
                     return f"asks: {item.tool} {short(what, 40)}" if what != item.tool else f"asks: {item.tool}"
                 latest = item.output[-1][1] if item.output else ""
                 return short(f"{what}" + (f" | {latest}" if latest else ""), 80)
-            if isinstance(item, ThinkingItem | TextItem):
+            if isinstance(item, BlockItem):
                 if item.streaming and not item.discarded:
                     return "thinking…" if isinstance(item, ThinkingItem) else "writing…"
                 return ""

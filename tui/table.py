@@ -32,6 +32,18 @@ class Column:
     width: int  # cells; the last column takes what is left when wider than its width
 
 
+class _RowMessage(Message):
+    """A message about one row of a ``RowTable``."""
+
+    def __init__(self, table: RowTable, key: str) -> None:
+        super().__init__()
+        self.table, self.key = table, key
+
+    @property
+    def control(self) -> RowTable:
+        return self.table
+
+
 class RowTable(ScrollView, can_focus=True):
     """Rows keyed by a string, a header line, and a row cursor (up/down, enter selects)."""
 
@@ -50,27 +62,11 @@ class RowTable(ScrollView, can_focus=True):
     }
     """
 
-    class RowHighlighted(Message):
+    class RowHighlighted(_RowMessage):
         """The cursor moved onto the row ``key``."""
 
-        def __init__(self, table: RowTable, key: str) -> None:
-            super().__init__()
-            self.table, self.key = table, key
-
-        @property
-        def control(self) -> RowTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter (or a click) on the row ``key``."""
-
-        def __init__(self, table: RowTable, key: str) -> None:
-            super().__init__()
-            self.table, self.key = table, key
-
-        @property
-        def control(self) -> RowTable:
-            return self.table
 
     cursor_row: reactive[int] = reactive(0, repaint=False)
 

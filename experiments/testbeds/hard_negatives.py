@@ -49,7 +49,6 @@ def matched_negatives(
     *,
     delta: float,
     seed: int,
-    candidates: int = 50,
 ) -> list[int]:
     """For each anchor i, the index j != i of another item whose right text becomes i's
     negative, each j used once (a derangement).
@@ -58,8 +57,8 @@ def matched_negatives(
     so the diagonal is each positive's. The negative aims at `similarity[i, i] - delta`:
     0 makes negatives as similar as positives (the pooled cosine then says nothing), a
     larger `delta` makes them easier. Anchors are served in a seeded random order, each
-    taking the unused, non-near-duplicate donor closest to its aim among its
-    `candidates` closest; one that finds none there takes the closest unused donor.
+    taking the unused donor closest to its aim that is not a near-duplicate of its own
+    right text.
     """
     n = similarity.shape[0]
     if similarity.shape != (n, n) or len(rights) != n or n < 3:
@@ -71,17 +70,10 @@ def matched_negatives(
     for i in rng.permutation(n):
         distance = np.abs(similarity[i] - (similarity[i, i] - delta))
         distance[i] = np.inf
-        order = np.argsort(distance, kind="stable")
-        chosen = -1
-        for j in order[:candidates]:
-            if not used[j] and jaccard(bags[i], bags[j]) < NEAR_DUPLICATE_JACCARD:
-                chosen = int(j)
-                break
+        chosen = next((int(j) for j in np.argsort(distance, kind="stable")
+                       if j != i and not used[j] and jaccard(bags[i], bags[j]) < NEAR_DUPLICATE_JACCARD), -1)
         if chosen < 0:
-            free = [int(j) for j in order if not used[j] and j != i and jaccard(bags[i], bags[j]) < NEAR_DUPLICATE_JACCARD]
-            if not free:
-                raise ValueError(f"no donor left for anchor {i}: too many near-duplicate texts")
-            chosen = free[0]
+            raise ValueError(f"no donor left for anchor {i}: too many near-duplicate texts")
         used[chosen] = True
         out[int(i)] = chosen
     return out
