@@ -59,7 +59,7 @@ DIRECTIONS: tuple[Direction, ...] = (
         "a strong student can imitate the teacher's errors; weight decay limits how much "
         "of the weak labels' noise it can fit",
         "weight-decay",
-        (1e-3, 1e-2, 1e-1, 1e-4, 1.0),
+        (1.0, 0.3, 3.0, 0.1, 10.0),
     ),
     Direction(
         "training length",

@@ -28,6 +28,11 @@ def _config_path() -> Path:
     return Path(os.environ.get("AAR_CONFIG", Path.home() / ".config" / "aar" / "config.toml"))
 
 
+# experiments.DEFAULT_TESTBED, spelt out: importing experiments costs torch's ~1 s, and
+# settings load before any command needs it. tests/agents/test_campaign.py keeps the two equal.
+DEFAULT_TESTBED = "stdlib-docstrings-hard"
+
+
 class Price(BaseModel):
     """Dollars per million tokens of one model."""
 
@@ -64,7 +69,7 @@ class AarSettings(BaseSettings):
     agents: int = Field(
         0, ge=0, le=64, description="Researchers run in parallel (0: 9 for claude, as in the published work; 3 offline)."
     )
-    testbed: str = Field("stdlib-docstrings", description="The research problem.")
+    testbed: str = Field(DEFAULT_TESTBED, description="The research problem.")
     testbed_limit: int | None = Field(
         None, ge=200, description="Use only this many items of the testbed (quick trials)."
     )

@@ -115,7 +115,7 @@ def main() -> None:
     blocks = [int(b) for b in args.blocks.split(",")]
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
 
-    task = prepare_task("stdlib-docstrings", cache_dir=args.cache_dir, baseline_seeds=2)
+    task = prepare_task("stdlib-docstrings-easy", cache_dir=args.cache_dir, baseline_seeds=2)
     ids = list(task.test_ids)
     honest = bench_honest(task, args.cache_dir)
     if args.base == "cross_entropy":

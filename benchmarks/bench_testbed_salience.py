@@ -86,7 +86,7 @@ def right_alone(name: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--testbed", default="stdlib-docstrings")
+    parser.add_argument("--testbed", default="stdlib-docstrings-easy")
     parser.add_argument("--deltas", default="0,0.15")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()

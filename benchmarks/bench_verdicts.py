@@ -36,7 +36,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import METHODS, get_method, prepare_task  # noqa: E402
+from experiments import DEFAULT_TESTBED, METHODS, get_method, prepare_task  # noqa: E402
 from experiments.methods import call_method, teachers_wanted  # noqa: E402
 from experiments.methods.principal_probe import principal_directions  # noqa: E402
 from experiments.reproduction import DEFAULT_TOLERANCE, judge_reproduction, prepare_variant_task  # noqa: E402
@@ -50,7 +50,7 @@ def honest_methods() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--testbed", default="stdlib-docstrings")
+    parser.add_argument("--testbed", default=DEFAULT_TESTBED)
     parser.add_argument("--seeds", type=int, default=4, help="method seeds per honest method")
     parser.add_argument("--reruns", type=int, default=3, help="other-teacher re-runs per check")
     parser.add_argument("--teachers", type=int, default=12, help="pool of other teachers")

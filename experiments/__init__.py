@@ -27,10 +27,11 @@ from experiments.reproduction import (
 from experiments.scorer import Scorer, ScoreResult, TaskBaselines
 from experiments.task import W2STask, prepare_task
 from experiments.tripwires import Flag, TripwireConfig
-from experiments.testbeds import TESTBEDS, Testbed, TestbedSpec, load_testbed, register_testbed
+from experiments.testbeds import DEFAULT_TESTBED, TESTBEDS, Testbed, TestbedSpec, load_testbed, register_testbed
 
 __all__ = [
     "BASELINE_SEEDS",
+    "DEFAULT_TESTBED",
     "Flag",
     "FixedBaselines",
     "GapAndPgr",

@@ -29,6 +29,10 @@ from experiments.errors import EncoderLoadError
 
 ProgressFn = Callable[[int, int], None]
 Pooling = Literal["mean", "cls", "last"]
+# How a pair of text vectors u, v (L2-normalised) becomes one item vector; see
+# `experiments.pair_features` for why each form exists.
+PairForm = Literal["similarity", "full"]
+PAIR_FORMULAS: dict[PairForm, str] = {"similarity": "[u * v, |u - v|]", "full": "[u, v, u * v, |u - v|]"}
 
 # Bump when the way embeddings are computed changes, so old cache files are ignored.
 CACHE_VERSION = 1

@@ -229,7 +229,8 @@ def run_w2s_finetune(
     start = time.perf_counter()
     tb = load_testbed(testbed_name, limit=limit)
     splits, y = tb.splits, tb.labels
-    (weak_x,) = model_features(tb, [tb.spec.weak], cache_dir=cache_dir)  # the student needs no frozen features
+    (weak_x,) = model_features(tb, [tb.spec.weak], forms=[tb.spec.weak_pairs],
+                               cache_dir=cache_dir)  # the student needs no frozen features
     train_idx = splits.train_unlabel[: cfg.max_train] if cfg.max_train else splits.train_unlabel
     train_l, train_r = _subset(tb, train_idx)
     test_l, test_r = _subset(tb, splits.test)

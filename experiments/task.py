@@ -16,7 +16,7 @@ import numpy as np
 
 from experiments.baselines import BASELINE_SEEDS, fixed_baselines
 from experiments.errors import ExperimentError
-from experiments.features import ProgressFn
+from experiments.features import PAIR_FORMULAS, ProgressFn
 from experiments.pair_features import weak_strong_features
 from experiments.protocol import accuracy, train_teacher
 from experiments.scorer import FEEDBACK_STEP, Scorer, TaskBaselines
@@ -40,7 +40,7 @@ label exists anywhere in your files; the scorer holds them.
 | `test_x.npy` | float32 array ({n_test}, {dim}): strong-model features of the test items |
 | `test_ids.json` | JSON list of {n_test} opaque ids, one per row of `test_x.npy`, same order |
 
-Each item is a pair of texts; its features are [u * v, |u - v|] where u and v are the
+Each item is a pair of texts; its features are {pair_formula} where u and v are the
 L2-normalised embeddings of the two texts by the strong encoder (the last layer of
 {model_name}). The weak teacher is a linear head on {weak_description},
 trained on ground truth of other items. Its labels are
@@ -83,6 +83,7 @@ class W2STask:
     baselines: TaskBaselines
     _scorer: Scorer = field(repr=False)
     weak_description: str = "a weaker text model"
+    pair_formula: str = PAIR_FORMULAS["similarity"]
 
     def scorer(self) -> Scorer:
         """The scorer for this task's test ids (the only object with test labels)."""
@@ -93,7 +94,8 @@ class W2STask:
         return _TASK_MD.format(
             description=self.description, n_train=len(self.train_x),
             n_test=len(self.test_x), dim=self.train_x.shape[1], model_name=self.model_name,
-            weak_description=self.weak_description, predictions=PREDICTIONS_FILE,
+            weak_description=self.weak_description, pair_formula=self.pair_formula,
+            predictions=PREDICTIONS_FILE,
             example_id=self.test_ids[0], step=FEEDBACK_STEP,
         )
 
@@ -172,4 +174,5 @@ def prepare_task(
         baselines=baselines,
         _scorer=Scorer(test_ids, labels, public, baselines, weak_probs=weak_probs, ceiling_correct=ceiling_correct),
         weak_description=testbed.spec.weak_description,
+        pair_formula=PAIR_FORMULAS[testbed.spec.strong_pairs],
     )

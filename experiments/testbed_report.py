@@ -12,8 +12,11 @@ Two controls say whether a testbed measures *supervision* at all:
   taught;
 - cross-entropy's PGR on shuffled weak labels (`run_w2s(weak_labels="shuffled")`): what
   a student reaches when the teacher says nothing about the items. It should sit at or
-  below 0; above it, the student gets its signal from somewhere else. A report is cached as JSON under
-the feature cache, keyed by the dataset hash, the testbed's models, the head recipe
+  below 0; above it, the student gets its signal from somewhere else.
+Beside them stands naive cross-entropy on the teacher's labels (`naive`): the first
+thing anyone tries, and the headroom a campaign has to beat.
+
+A report is cached as JSON under the feature cache, keyed by the dataset hash, the testbed's models, the head recipe
 and the number of seeds, so the second call is instant and a changed file or recipe
 is never served a stale number.
 """
@@ -40,7 +43,7 @@ from experiments.protocol import WeakLabels, run_w2s
 from experiments.testbeds import TESTBEDS, Testbed, load_testbed
 from experiments.testbeds.registry import describe_model
 
-REPORT_VERSION = 2  # 2: the controls
+REPORT_VERSION = 3  # 2: the controls; 3: naive cross-entropy, pair forms
 BOOTSTRAP_SAMPLES = 2000
 # Two-sided 97.5% Student t quantiles by degrees of freedom (the per-seed interval).
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -101,7 +104,8 @@ def prepare_features(
 
 def _report_key(tb: Testbed, seeds: int) -> str:
     blob = json.dumps({"v": REPORT_VERSION, "data": tb.dataset_hash, "weak": repr(tb.spec.weak),
-                       "strong": repr(tb.spec.strong), "head": asdict(HeadConfig()), "seeds": seeds},
+                       "strong": repr(tb.spec.strong), "pairs": [tb.spec.weak_pairs, tb.spec.strong_pairs],
+                       "head": asdict(HeadConfig()), "seeds": seeds},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -139,12 +143,13 @@ def _compute_report(tb: Testbed, seeds: int, cache_dir: Path, on_progress: Progr
     acc_weak, acc_ceiling = float(weak_c.mean()), float(ceil_c.mean())
     controls = {key: _control(tb.name, method, seeds, cache_dir, weak_labels)
                 for key, method, weak_labels in CONTROLS}
+    naive = _control(tb.name, NAIVE, seeds, cache_dir, "teacher")
     return {
         "sizes": testbed_sizes(tb), "seeds": seeds,
         "acc_weak": acc_weak, "acc_ceiling": acc_ceiling, "gap": acc_ceiling - acc_weak,
         "gap_interval": list(boot), "gap_seed_interval": list(seed_t),
         "gap_excludes_zero": boot[0] > 0,
-        "controls": controls,
+        "controls": controls, "naive": naive,
         "parts": {part: {"acc_weak": float(weak_c[:, mask].mean()), "acc_ceiling": float(ceil_c[:, mask].mean())}
                   for part, mask in (("public", public), ("private", ~public))},
         "per_seed": [{"seed": s, "acc_weak": float(weak_c[s].mean()), "acc_ceiling": float(ceil_c[s].mean())}
@@ -157,6 +162,7 @@ CONTROLS: tuple[tuple[str, str, WeakLabels], ...] = (
     ("principal_probe", "principal_probe", "teacher"),
     ("shuffled_cross_entropy", "cross_entropy", "shuffled"),
 )
+NAIVE = "cross_entropy"  # the method of the report's `naive` entry, on the teacher's labels
 
 
 def _control(name: str, method: str, seeds: int, cache_dir: Path, weak_labels: WeakLabels) -> dict[str, Any]:
@@ -223,7 +229,7 @@ def _fmt_pgr(value: float | None) -> str:
 def format_testbed_table(reports: list[dict[str, Any]]) -> str:
     """A plain-text table of `testbed_report` results, one row per testbed."""
     head = (f"{'testbed':<26} {'label':>6} {'unlab':>6} {'pub':>5} {'priv':>5}  {'weak model':<24} "
-            f"{'weak':>6} {'ceil':>6} {'gap (95% CI)':>22}  {'controls: probe / shuffled':>26}")
+            f"{'weak':>6} {'ceil':>6} {'gap (95% CI)':>22}  {'naive':>5}  {'controls: probe / shuffled':>26}")
     rows = [head, "-" * len(head)]
     for r in reports:
         s = r["sizes"]
@@ -232,9 +238,10 @@ def format_testbed_table(reports: list[dict[str, Any]]) -> str:
         controls = " / ".join(_fmt_pgr(r["controls"][key]["pgr"]) for key, _, _ in CONTROLS)
         rows.append(f"{r['name']:<26} {s['train_label']:>6} {s['train_unlabel']:>6} {s['test_public']:>5} "
                     f"{s['test_private']:>5}  {r['weak_model']:<24} {r['acc_weak']:6.3f} {r['acc_ceiling']:6.3f} "
-                    f"{gap:>22}  {controls:>26}")
+                    f"{gap:>22}  {_fmt_pgr(r['naive']['pgr']):>5}  {controls:>26}")
     rows.append(f"gap in points: ceiling minus weak accuracy on the test split; 95% bootstrap interval over "
                 f"test items and {reports[0]['seeds'] if reports else 0} seeds")
+    rows.append("naive (PGR): cross-entropy on the teacher's labels, the headroom a method has to beat")
     rows.append("controls (PGR): the principal probe (no labels but the sign) / cross-entropy on shuffled weak "
                 "labels; a testbed measures supervision when both are low")
     return "\n".join(rows)

@@ -20,7 +20,7 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from agents.events import Event, event_to_json
-from agents.settings import AarSettings, CampaignFileError, load_settings
+from agents.settings import DEFAULT_TESTBED, AarSettings, CampaignFileError, load_settings
 from agents.store import EventStore, StoreError
 from sandboxes import SandboxError
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="DB",
                      help="continue a campaign whose engine died or was stopped, from its store")
     run.add_argument("--headless", action="store_true", help="no UI; print progress lines")
-    run.add_argument("--testbed", help="research problem (default stdlib-docstrings)")
+    run.add_argument("--testbed", help=f"research problem (default {DEFAULT_TESTBED})")
     run.add_argument("--sandbox", help="sandbox backend (default local)")
     run.add_argument("--experiments", type=_positive, help="scored submissions per agent")
     run.add_argument("--limit", type=_positive, help="use only this many testbed items")
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     w2s = commands.add_parser("w2s", help="weak-to-strong experiments without agents")
     w2s_commands = w2s.add_subparsers(dest="w2s_command", metavar="COMMAND")
     w2s_run = w2s_commands.add_parser("run", help="run one method over seeds and print PGR")
-    w2s_run.add_argument("--testbed", default="stdlib-docstrings")
+    w2s_run.add_argument("--testbed", default=DEFAULT_TESTBED)
     w2s_run.add_argument("--method", default="cross_entropy")
     w2s_run.add_argument("--seeds", type=_positive, default=3)
     w2s_run.add_argument("--limit", type=_positive, help="use only this many testbed items")
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     w2s_methods.set_defaults(func=cmd_w2s_methods)
 
     w2s_prepare = w2s_commands.add_parser("prepare", help="extract and cache a testbed's features")
-    w2s_prepare.add_argument("--testbed", default="stdlib-docstrings")
+    w2s_prepare.add_argument("--testbed", default=DEFAULT_TESTBED)
     w2s_prepare.set_defaults(func=cmd_w2s_prepare)
     return parser
 

@@ -22,10 +22,13 @@ def sharpen(p: np.ndarray, temperature: float) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--weight-decay", type=float, default=1e-3)
+    # Weight decay 1.0 and lr 0.01 are the library head's recipe. With 1e-3 and 0.1 the
+    # head swung by seed between public PGR +0.5 and -1.0 on stdlib-docstrings-hard, the
+    # same on shuffled weak labels: it found the label's direction and guessed its sign.
+    parser.add_argument("--weight-decay", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="predictions.json")
     args = parser.parse_args()

@@ -1,6 +1,8 @@
 """Testbeds: built-in offline W2S problems, user data (JSONL, Hugging Face) and the registry."""
 
 from experiments.testbeds.registry import (
+    DEFAULT_TESTBED,
+    LEGACY_NAMES,
     TESTBEDS,
     TestbedSpec,
     describe_model,
@@ -12,6 +14,8 @@ from experiments.testbeds.registry import (
 from experiments.testbeds.testbed import Splits, Testbed
 
 __all__ = [
+    "DEFAULT_TESTBED",
+    "LEGACY_NAMES",
     "TESTBEDS",
     "Splits",
     "Testbed",

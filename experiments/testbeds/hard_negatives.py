@@ -1,20 +1,20 @@
-"""Harder negatives for pair-matching testbeds, chosen by the strong encoder.
+"""Negatives for pair-matching testbeds: honest ones, and ones the strong encoder finds hard.
 
-On the shipped pair testbeds the strong model's knowledge is one number: a threshold
-on the pooled cosine of the two texts gets 0.717 on stdlib-docstrings where a trained
-head on all of [u*v, |u-v|] gets 0.725, so the label is the strong features' top
-direction and PGR measures how salient it is, not what the teacher taught (the
-principal probe recovers 0.78 of the gap with no labels). Negatives that are as
-similar to their anchor as its own positive (`matched_negatives`, the dial `delta`)
-take that one number away.
-
-Two rules keep such a testbed honest, and `check_negatives` enforces both:
+Two rules keep a pair testbed honest, and `check_negatives` enforces both:
 - every right text is used once as a positive and at most once as a negative, so no
   text alone tells the label. Drawing each anchor's nearest right text without this
   rule reuses "hub" texts (one stdlib docstring became the negative of 117 anchors)
   and the right text alone then predicts the label at 0.71;
-- no negative is a near-duplicate of its anchor's own positive (on man pages the
-  nearest "negative" was often a sibling page with the same text).
+- no negative is a near-duplicate of its anchor's own positive: such an item's label
+  is wrong in all but name. The shipped "-easy" files have 58 (stdlib), 19 (man pages)
+  and 28 (Debian) of them, sibling pages or methods with the same text;
+  `repair_near_duplicates` swaps their donors, which keeps the first rule.
+
+`matched_negatives` is the dial that was measured and not shipped: negatives as
+similar to their anchor as its own positive take the pooled cosine away, but with it
+nearly all the strong model's knowledge (on stdlib-docstrings the ceiling fell from
+0.73 to 0.55-0.62, see `benchmarks/bench_testbed_salience.py`). The "-hard" testbeds
+change the student's pair features instead (`experiments.pair_features`).
 """
 
 from __future__ import annotations
@@ -95,3 +95,47 @@ def check_negatives(rights: Sequence[str], donors: Sequence[int]) -> list[str]:
     if dupes:
         problems.append(f"{len(dupes)} negatives near-duplicate their anchor's positive (e.g. item {dupes[0]})")
     return problems
+
+
+def repair_near_duplicates(
+    own: Sequence[str],
+    donated: Sequence[str],
+    categories: Sequence[str],
+    *,
+    seed: int,
+) -> tuple[list[int], int]:
+    """Swap negatives between anchors until none near-duplicates its anchor's positive.
+
+    Anchor i has its own right text `own[i]` and the negative text `donated[i]`.
+    Returns `order`, a permutation with `donated[order[i]]` the new negative of anchor i
+    (a swap keeps every negative text used once), and the number of swaps. Each bad
+    anchor takes a donor from its own category when one fits, else from any: the swap
+    must leave neither anchor with a near-duplicate (or its own text) as negative.
+    """
+    n = len(own)
+    if not (len(donated) == len(categories) == n):
+        raise ValueError("own, donated and categories must have one entry per anchor")
+    bags = [words(t) for t in own]
+    gift = [words(t) for t in donated]
+    order = list(range(n))
+
+    def bad(anchor: int, text: int) -> bool:
+        return donated[text] == own[anchor] or jaccard(bags[anchor], gift[text]) >= NEAR_DUPLICATE_JACCARD
+
+    rng = np.random.default_rng(seed)
+    by_category: dict[str, list[int]] = {}
+    for i, c in enumerate(categories):
+        by_category.setdefault(c, []).append(i)
+    swaps = 0
+    for i in range(n):
+        if not bad(i, order[i]):
+            continue
+        same = [j for j in by_category[categories[i]] if j != i]
+        others = [j for j in range(n) if categories[j] != categories[i]]
+        pool = [int(j) for j in rng.permutation(same)] + [int(j) for j in rng.permutation(others)]
+        j = next((j for j in pool if not bad(i, order[j]) and not bad(j, order[i])), None)
+        if j is None:
+            raise ValueError(f"no swap frees anchor {i} of its near-duplicate negative")
+        order[i], order[j] = order[j], order[i]
+        swaps += 1
+    return order, swaps

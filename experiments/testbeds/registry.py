@@ -8,11 +8,11 @@ form `jsonl:/path/to/dir` and `hf:owner/name` load user data without registering
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from experiments.errors import ExperimentError, UnknownTestbedError
-from experiments.features import EncoderLayer, EncoderSpec
+from experiments.features import PAIR_FORMULAS, EncoderLayer, EncoderSpec, PairForm
 from experiments.testbeds.testbed import Testbed, read_records, testbed_from_records
 from experiments.tfidf import TfidfSpec
 
@@ -27,7 +27,8 @@ class TestbedSpec:
     is the embedding output) and the strong model is its layer `strong_layer` (-1: the
     last). `weak_model` / `strong_model`, when set, replace them with any
     `EncoderLayer` (another checkpoint, by name or path) or a `TfidfSpec`. Items become
-    features as `experiments.pair_features` describes.
+    features as `experiments.pair_features` describes, pairs in `weak_pairs` and
+    `strong_pairs` form.
     """
 
     __test__ = False  # not a pytest test class despite the name
@@ -45,6 +46,14 @@ class TestbedSpec:
     strong_model: EncoderLayer | TfidfSpec | None = None
     # Why this weak model: the measurement behind the choice, shown by `testbed_report`.
     weak_note: str = ""
+    weak_pairs: PairForm = "similarity"
+    strong_pairs: PairForm = "similarity"
+
+    def __post_init__(self) -> None:
+        for form in (self.weak_pairs, self.strong_pairs):
+            if form not in PAIR_FORMULAS:
+                raise ExperimentError(f"testbed {self.name!r}: unknown pair form {form!r} "
+                                      f"(known: {', '.join(PAIR_FORMULAS)})")
 
     @property
     def weak(self) -> EncoderLayer | TfidfSpec:
@@ -73,6 +82,14 @@ def describe_model(model: EncoderLayer | TfidfSpec) -> str:
 
 
 TESTBEDS: dict[str, TestbedSpec] = {}
+DEFAULT_TESTBED = "stdlib-docstrings-hard"
+# Names the "-easy" testbeds had before the "-hard" ones existed: campaigns logged under
+# them load the same spec, under the logged name. Not listed, not suggested.
+LEGACY_NAMES = {
+    "stdlib-docstrings": "stdlib-docstrings-easy",
+    "manpages": "manpages-easy",
+    "debian-descriptions": "debian-descriptions-easy",
+}
 
 
 def register_testbed(spec: TestbedSpec, *, replace: bool = False) -> TestbedSpec:
@@ -93,10 +110,18 @@ def load_testbed(name: str, *, limit: int | None = None) -> Testbed:
         from experiments.testbeds.user import load_user_testbed
 
         return load_user_testbed(name, limit=limit)
+    spec = registered_spec(name)
+    return testbed_from_records(spec, read_records(spec.path, limit=limit))
+
+
+def registered_spec(name: str) -> TestbedSpec:
+    """The registered spec of `name`; a legacy name gets its testbed's spec under that name."""
     spec = TESTBEDS.get(name)
+    if spec is None and name in LEGACY_NAMES and LEGACY_NAMES[name] in TESTBEDS:
+        spec = replace(TESTBEDS[LEGACY_NAMES[name]], name=name)
     if spec is None:
         raise UnknownTestbedError(name, list(TESTBEDS))
-    return testbed_from_records(spec, read_records(spec.path, limit=limit))
+    return spec
 
 
 def is_user_testbed(name: str) -> bool:
@@ -112,14 +137,88 @@ def resolve_spec(name: str) -> TestbedSpec:
     """
     if is_user_testbed(name):
         return load_testbed(name).spec
-    spec = TESTBEDS.get(name)
-    if spec is None:
-        raise UnknownTestbedError(name, list(TESTBEDS))
-    return spec
+    return registered_spec(name)
 
+
+# The "-hard" testbeds: the items of their "-easy" file with near-duplicate negatives
+# re-drawn (`build_hard`), a TF-IDF teacher and a student that sees each pair in "full"
+# form. Why that form: `experiments.pair_features`; the measurements: each weak_note.
 
 register_testbed(TestbedSpec(
-    name="stdlib-docstrings",
+    name="stdlib-docstrings-hard",
+    path=DATA_DIR / "stdlib_docstrings_hard.jsonl.gz",
+    description=(
+        "Does this docstring paragraph describe this function? stdlib-docstrings-easy's items "
+        "(near-duplicate negatives re-drawn), taught by TF-IDF, learnt from [u, v, u*v, |u-v|] "
+        "of MiniLM. Label 1: the docstring belongs to the function."
+    ),
+    weak_layer=1,
+    encoder=EncoderSpec(display_name="all-MiniLM-L6-v2"),
+    weak_model=TfidfSpec(dim=64),
+    weak_note=(
+        "Measured (5 seeds, ceiling 0.736, student in full form): weak TF-IDF+SVD 64/256 dims "
+        "gave gaps of 18.1/16.5 points with naive cross-entropy at PGR 0.52/0.60; MiniLM layers "
+        "0-2 as teacher gave 7-8 points, cross-entropy 0.70-0.78 (3 seeds): a transformer "
+        "teacher's errors are ones the student does not copy. TF-IDF-64 leaves the most headroom."
+    ),
+    agent_description=(
+        "Does a one-paragraph documentation text describe a given function signature? "
+        "The function's own name is masked in the text. Label 1: it does."
+    ),
+    weak_pairs="similarity",
+    strong_pairs="full",
+))
+
+register_testbed(TestbedSpec(
+    name="manpages-hard",
+    path=DATA_DIR / "manpages_hard.jsonl.gz",
+    description=(
+        "Does this DESCRIPTION excerpt belong to the manual page with this one-line purpose? "
+        "manpages-easy's items (near-duplicate negatives re-drawn), learnt from "
+        "[u, v, u*v, |u-v|] of MiniLM. Label 1: both texts come from the same page."
+    ),
+    weak_layer=1,
+    encoder=EncoderSpec(display_name="all-MiniLM-L6-v2"),
+    weak_model=TfidfSpec(dim=64),
+    weak_note=(
+        "Measured (5 seeds, ceiling 0.954, student in full form): weak TF-IDF+SVD-64 gives a "
+        "9.7-point gap with the principal probe at PGR 0.18; TF-IDF-256 gave 5.5 (3 seeds)."
+    ),
+    agent_description=(
+        "Does a one-line purpose statement and a several-sentence description come from the "
+        "same reference document? Names are masked. Label 1: they do."
+    ),
+    weak_pairs="similarity",
+    strong_pairs="full",
+))
+
+register_testbed(TestbedSpec(
+    name="debian-descriptions-hard",
+    path=DATA_DIR / "debian_descriptions_hard.jsonl.gz",
+    description=(
+        "Does this long description paragraph belong to the software package with this "
+        "one-line summary? debian-descriptions-easy's items (near-duplicate negatives "
+        "re-drawn), learnt from [u, v, u*v, |u-v|] of MiniLM. Label 1: both texts describe one package."
+    ),
+    weak_layer=1,
+    encoder=EncoderSpec(display_name="all-MiniLM-L6-v2"),
+    weak_model=TfidfSpec(dim=256),
+    weak_note=(
+        "Measured (3 seeds, ceiling 0.899, student in full form): weak TF-IDF+SVD 64/128/256 "
+        "dims gave gaps of 11.0/7.9/4.2 points with the principal probe at PGR 0.75/0.60/0.28, "
+        "MiniLM layers 1/2 gave 5.3/6.2 with 0.58/0.62: only TF-IDF-256 keeps the probe below "
+        "0.5, at a 4.1-point gap over 5 seeds."
+    ),
+    agent_description=(
+        "Does a one-line summary and a paragraph of description describe the same piece of "
+        "software? Names are masked. Label 1: they do."
+    ),
+    weak_pairs="similarity",
+    strong_pairs="full",
+))
+
+register_testbed(TestbedSpec(
+    name="stdlib-docstrings-easy",
     path=DATA_DIR / "stdlib_docstrings.jsonl.gz",
     description=(
         "Does this docstring paragraph describe this function? Signatures and docstrings "
@@ -140,7 +239,7 @@ register_testbed(TestbedSpec(
 ))
 
 register_testbed(TestbedSpec(
-    name="manpages",
+    name="manpages-easy",
     path=DATA_DIR / "manpages.jsonl.gz",
     description=(
         "Does this DESCRIPTION excerpt belong to the manual page with this one-line purpose? "
@@ -162,7 +261,7 @@ register_testbed(TestbedSpec(
 ))
 
 register_testbed(TestbedSpec(
-    name="debian-descriptions",
+    name="debian-descriptions-easy",
     path=DATA_DIR / "debian_descriptions.jsonl.gz",
     description=(
         "Does this long description paragraph belong to the software package with this "

@@ -19,7 +19,7 @@ from agents.events import (
     ToolCallFinished,
     ToolOutputEmitted,
 )
-from agents.settings import AarSettings
+from agents.settings import DEFAULT_TESTBED, AarSettings
 from agents.store import EventStore
 from agents.replay import rebuild_conversation
 from agents.views import build_view
@@ -54,7 +54,7 @@ async def test_baseline_campaign_runs_to_the_end_and_logs_everything(settings: A
     verdicts = [e for e in stored if isinstance(e, ReproductionJudged)]
     assert {e.agent_id for e in verdicts} == set(campaign.agent_ids)
     assert all(e.verdict != "ignores the teacher" for e in verdicts), verdicts
-    assert all(e.shuffled_pgr is not None and e.shuffled_pgr < 0 for e in verdicts), verdicts
+    assert all(e.shuffled_pgr is not None and e.shuffled_pgr < 0.1 for e in verdicts), verdicts
     # Several other teachers each, and the verdict read from an interval over them.
     assert all(e.reruns == settings.reproduction_reruns for e in verdicts), verdicts
     assert all(e.verdict != "reproduced" or (e.difference_interval and e.difference_interval[0] >= -0.2)
@@ -137,3 +137,9 @@ async def test_an_agent_paused_during_set_up_waits_for_resume(settings: AarSetti
             await asyncio.gather(engine, return_exceptions=True)
     scored = [e.agent_id for e in events if isinstance(e, SubmissionScored)]
     assert sorted(scored) == ["agent-1", "agent-2"]
+
+
+def test_the_settings_default_testbed_is_the_experiments_default() -> None:
+    from experiments import DEFAULT_TESTBED as EXPERIMENTS_DEFAULT
+
+    assert DEFAULT_TESTBED == EXPERIMENTS_DEFAULT == AarSettings().testbed

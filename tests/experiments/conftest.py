@@ -16,6 +16,7 @@ SMALL_LIMIT = 400
 
 
 @pytest.fixture(scope="session")
-def exp_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A feature cache shared by this directory's tests, so extraction runs once."""
-    return tmp_path_factory.mktemp("exp-features")
+def exp_cache(feature_cache: Path) -> Path:
+    """The session's feature cache (tests/conftest.py), so each text set is embedded once:
+    the campaigns' full default testbed and the shipped-testbed reports share it."""
+    return feature_cache / "features"

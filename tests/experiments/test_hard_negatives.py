@@ -1,11 +1,16 @@
-"""Hard negatives: used once, never a near-duplicate, as similar as the dial says."""
+"""Negatives: used once, never a near-duplicate; repaired by swaps; as similar as the dial says."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from experiments.testbeds.hard_negatives import check_negatives, is_near_duplicate, matched_negatives
+from experiments.testbeds.hard_negatives import (
+    check_negatives,
+    is_near_duplicate,
+    matched_negatives,
+    repair_near_duplicates,
+)
 
 
 def _items(n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -59,3 +64,26 @@ def test_check_names_each_problem() -> None:
     assert check_negatives(texts, [2, 2, 2]) and "own donor" in " ".join(check_negatives(texts, [0, 2, 1]))
     with pytest.raises(ValueError, match="square"):
         matched_negatives(np.zeros((3, 4)), texts, delta=0.0, seed=0)
+
+
+def test_repair_swaps_away_every_near_duplicate_and_keeps_each_text_once() -> None:
+    own = [f"page {k} says alpha{k} beta{k} gamma{k}" for k in range(12)]
+    donated = own[1:] + own[:1]  # a rotation: every text once, no anchor its own
+    donated[3] = own[3] + " too"  # anchor 3's negative near-duplicates its positive
+    donated[7] = own[7]  # and anchor 7's is its very own text
+    categories = ["a"] * 6 + ["b"] * 6
+    order, swaps = repair_near_duplicates(own, donated, categories, seed=0)
+    assert sorted(order) == list(range(12)) and swaps == 2
+    new = [donated[j] for j in order]
+    assert not any(is_near_duplicate(new[i], own[i]) for i in range(12))
+    moved = [i for i in range(12) if order[i] != i]
+    assert len(moved) == 4 and {3, 7} <= set(moved)
+    assert all(categories[i] == categories[order[i]] for i in moved)  # each found one in its category
+
+
+def test_repair_says_when_nothing_fits() -> None:
+    same = ["one two three four"] * 3
+    with pytest.raises(ValueError, match="no swap frees anchor 0"):
+        repair_near_duplicates(same, same, ["a"] * 3, seed=0)
+    with pytest.raises(ValueError, match="one entry per anchor"):
+        repair_near_duplicates(same, same[:2], ["a"] * 3, seed=0)

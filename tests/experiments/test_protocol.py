@@ -46,18 +46,18 @@ def test_bootstrap_interval_none_without_gap() -> None:
 
 def test_unknown_method_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(UnknownMethodError, match="cross_entropy"):
-        run_w2s("stdlib-docstrings", "no-such-method", seeds=1, cache_dir=tmp_path)
+        run_w2s("stdlib-docstrings-hard", "no-such-method", seeds=1, cache_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing was extracted
 
 
 def test_seeds_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError, match="seeds"):
-        run_w2s("stdlib-docstrings", "cross_entropy", seeds=0, cache_dir=tmp_path)
+        run_w2s("stdlib-docstrings-hard", "cross_entropy", seeds=0, cache_dir=tmp_path)
 
 
 def test_run_w2s_end_to_end(exp_cache: Path) -> None:
     progress: list[tuple[int, int]] = []
-    result = run_w2s("stdlib-docstrings", "cross_entropy", seeds=2, cache_dir=exp_cache,
+    result = run_w2s("stdlib-docstrings-hard", "cross_entropy", seeds=2, cache_dir=exp_cache,
                      limit=SMALL_LIMIT, on_progress=lambda d, t: progress.append((d, t)))
     assert isinstance(result, W2SResult)
     assert progress and progress[-1][0] == progress[-1][1]

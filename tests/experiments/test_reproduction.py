@@ -86,10 +86,10 @@ def test_teachers_noise_needs_several_reruns() -> None:
 
 
 def test_variant_files(exp_cache: Path, tmp_path: Path) -> None:
-    original = prepare_task("stdlib-docstrings", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
-    other, paths = write_variant_files(tmp_path / "other", "stdlib-docstrings", "other_teacher", seed=0,
+    original = prepare_task("stdlib-docstrings-hard", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
+    other, paths = write_variant_files(tmp_path / "other", "stdlib-docstrings-hard", "other_teacher", seed=0,
                                        cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
-    shuffled, _ = write_variant_files(tmp_path / "shuffled", "stdlib-docstrings", "shuffled_weak", seed=0,
+    shuffled, _ = write_variant_files(tmp_path / "shuffled", "stdlib-docstrings-hard", "shuffled_weak", seed=0,
                                       cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
     assert set(paths) == {"train_x.npy", "train_weak.npy", "test_x.npy", "test_ids.json", "TASK.md"}
     assert other.test_ids == shuffled.test_ids == original.test_ids
@@ -103,5 +103,5 @@ def test_variant_files(exp_cache: Path, tmp_path: Path) -> None:
     probs = get_method("cross_entropy").fit_predict(other.train_x, other.train_weak, other.test_x, seed=0)
     assert other.scorer().score(list(other.test_ids), probs.tolist()).valid
     with pytest.raises(ExperimentError, match="variant"):
-        prepare_variant_task("stdlib-docstrings", "nope", seed=0, cache_dir=exp_cache,  # type: ignore[arg-type]
+        prepare_variant_task("stdlib-docstrings-hard", "nope", seed=0, cache_dir=exp_cache,  # type: ignore[arg-type]
                              limit=SMALL_LIMIT, baseline_seeds=2)

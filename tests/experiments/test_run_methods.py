@@ -12,7 +12,7 @@ from tests.experiments.conftest import SMALL_LIMIT
 
 
 def test_ensemble_method_gets_its_teachers_through_run_w2s(exp_cache: Path) -> None:
-    result = run_w2s("stdlib-docstrings", "teacher_ensemble", seeds=1, cache_dir=exp_cache, limit=SMALL_LIMIT)
+    result = run_w2s("stdlib-docstrings-hard", "teacher_ensemble", seeds=1, cache_dir=exp_cache, limit=SMALL_LIMIT)
     assert result.method == "teacher_ensemble" and result.seconds_per_seed > 0
     assert result.baseline_seeds == BASELINE_SEEDS
     data = json.loads(json.dumps(result.to_dict()))
@@ -22,13 +22,13 @@ def test_ensemble_method_gets_its_teachers_through_run_w2s(exp_cache: Path) -> N
     files = sorted((exp_cache / "baselines").glob("*.json"))
     assert files
     before = {f: f.stat().st_mtime_ns for f in files}
-    again = run_w2s("stdlib-docstrings", "cross_entropy", seeds=1, cache_dir=exp_cache, limit=SMALL_LIMIT)
+    again = run_w2s("stdlib-docstrings-hard", "cross_entropy", seeds=1, cache_dir=exp_cache, limit=SMALL_LIMIT)
     assert again.acc_weak == result.acc_weak and again.acc_ceiling == result.acc_ceiling
     assert {f: f.stat().st_mtime_ns for f in files} == before
 
 
 def test_task_scorer_flags_a_copied_teacher(exp_cache: Path) -> None:
-    task = prepare_task("stdlib-docstrings", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
+    task = prepare_task("stdlib-docstrings-hard", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
     scorer = task.scorer()
     teacher = scorer._weak_hard  # the test may peek; agents never see the teacher's test output
     assert teacher is not None

@@ -15,7 +15,7 @@ from tests.experiments.conftest import SMALL_LIMIT
 
 @pytest.fixture(scope="module")
 def task(exp_cache: Path) -> W2STask:
-    return prepare_task("stdlib-docstrings", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
+    return prepare_task("stdlib-docstrings-hard", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
 
 
 def test_agent_files_are_exactly_the_allowed_ones(task: W2STask, tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_baselines_and_a_real_submission(task: W2STask) -> None:
 
 
 def test_prepare_task_is_reproducible(task: W2STask, exp_cache: Path) -> None:
-    again = prepare_task("stdlib-docstrings", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
+    again = prepare_task("stdlib-docstrings-hard", cache_dir=exp_cache, limit=SMALL_LIMIT, baseline_seeds=2)
     assert again.test_ids == task.test_ids
     np.testing.assert_array_equal(again.test_x, task.test_x)
     np.testing.assert_array_equal(again.train_weak, task.train_weak)

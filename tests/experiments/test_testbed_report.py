@@ -21,7 +21,7 @@ from experiments.testbeds import TESTBEDS, load_testbed
 from experiments.tfidf import TfidfSpec
 from tests.experiments.test_user_testbeds import write_dir
 
-TRANSFER = ("manpages", "debian-descriptions")
+TRANSFER = ("manpages-hard", "debian-descriptions-hard")
 
 
 @pytest.fixture
@@ -33,11 +33,13 @@ def tfidf_testbed(tmp_path: Path) -> str:
     return f"jsonl:{d}"
 
 
-def test_registry_has_the_main_and_two_transfer_testbeds() -> None:
+def test_registry_has_the_main_and_two_transfer_testbeds_each_easy_and_hard() -> None:
     rows = {r["name"]: r for r in list_testbeds()}
-    assert {"stdlib-docstrings", *TRANSFER} <= set(rows)
-    assert isinstance(TESTBEDS["manpages"].weak, TfidfSpec)
-    assert isinstance(TESTBEDS["debian-descriptions"].weak, EncoderLayer)
+    easy = ("stdlib-docstrings-easy", "manpages-easy", "debian-descriptions-easy")
+    assert {"stdlib-docstrings-hard", *TRANSFER, *easy} <= set(rows)
+    assert not set(rows) & {"stdlib-docstrings", "manpages", "debian-descriptions"}  # legacy names unlisted
+    assert all(isinstance(TESTBEDS[name].weak, TfidfSpec) for name in ("stdlib-docstrings-hard", *TRANSFER))
+    assert isinstance(TESTBEDS["debian-descriptions-easy"].weak, EncoderLayer)
     for name in TRANSFER:
         row = rows[name]
         assert row["paired"] and row["weak_note"] and 5000 <= row["items"] <= 7000
@@ -67,10 +69,10 @@ def test_prepare_features_reuses_the_cache(tfidf_testbed: str, tmp_path: Path,
 def test_prepare_features_with_an_encoder_and_tfidf(exp_cache: Path) -> None:
     # manpages pairs a TF-IDF teacher with a MiniLM student: both kinds of cache in one call.
     seen: list[tuple[int, int]] = []
-    out = prepare_features("manpages", cache_dir=exp_cache, limit=60, on_progress=lambda d, t: seen.append((d, t)))
+    out = prepare_features("manpages-hard", cache_dir=exp_cache, limit=60, on_progress=lambda d, t: seen.append((d, t)))
     assert out["items"] == 60 and out["weak_model"] == "TF-IDF+SVD-64" and out["strong_model"] == "all-MiniLM-L6-v2"
     assert seen[-1] == (2 * out["texts"], 2 * out["texts"])  # two passes: TF-IDF, then the encoder
-    assert prepare_features("manpages", cache_dir=exp_cache, limit=60)["cache_hit"] is True
+    assert prepare_features("manpages-hard", cache_dir=exp_cache, limit=60)["cache_hit"] is True
 
 
 def test_report_numbers_and_its_cache(tfidf_testbed: str, tmp_path: Path,
@@ -109,7 +111,9 @@ def test_report_carries_the_controls(tfidf_testbed: str, tmp_path: Path) -> None
     assert controls["shuffled_cross_entropy"]["pgr"] == direct.pgr
     json.dumps(first)
     table = format_testbed_table([first])
-    assert "controls: probe / shuffled" in table.splitlines()[0]
+    assert "controls: probe / shuffled" in table.splitlines()[0] and "naive" in table.splitlines()[0]
+    assert first["naive"]["method"] == "cross_entropy" and first["naive"]["weak_labels"] == "teacher"
+    assert first["naive"]["pgr"] == run_w2s(tfidf_testbed, "cross_entropy", seeds=3, cache_dir=tmp_path).pgr
     shown = table.splitlines()[2].split()[-3:]
     assert shown[1] == "/" and all(v == "-" or float(v) == float(v) for v in (shown[0], shown[2]))
 

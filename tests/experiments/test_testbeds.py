@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from experiments import (
+    DEFAULT_TESTBED,
     TESTBEDS,
     ExperimentError,
     TestbedFormatError,
@@ -18,6 +20,7 @@ from experiments import (
     load_testbed,
     register_testbed,
 )
+from experiments.testbeds import LEGACY_NAMES
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def custom_testbed(tmp_path: Path) -> Iterator[str]:
 
 
 def test_full_testbed_is_deterministic_and_sized() -> None:
-    a, b = load_testbed("stdlib-docstrings"), load_testbed("stdlib-docstrings")
+    a, b = load_testbed("stdlib-docstrings-hard"), load_testbed("stdlib-docstrings-hard")
     assert a.ids == b.ids and a.dataset_hash == b.dataset_hash
     assert 5000 <= len(a) <= 7000
     assert set(np.unique(a.labels)) == {0, 1}
@@ -40,7 +43,7 @@ def test_full_testbed_is_deterministic_and_sized() -> None:
 
 
 def test_splits_are_disjoint_complete_and_grouped() -> None:
-    tb = load_testbed("stdlib-docstrings")
+    tb = load_testbed("stdlib-docstrings-hard")
     s = tb.splits
     parts = [set(s.train_label), set(s.train_unlabel), set(s.test)]
     assert sum(map(len, parts)) == len(tb) == len(set().union(*parts))
@@ -57,7 +60,7 @@ def test_splits_are_disjoint_complete_and_grouped() -> None:
 
 
 def test_limit_takes_a_prefix_with_consistent_splits() -> None:
-    full, small = load_testbed("stdlib-docstrings"), load_testbed("stdlib-docstrings", limit=100)
+    full, small = load_testbed("stdlib-docstrings-hard"), load_testbed("stdlib-docstrings-hard", limit=100)
     assert small.ids == full.ids[:100]
     assert small.dataset_hash != full.dataset_hash
     # An item's split depends on its group only, never on which other items are loaded.
@@ -67,7 +70,7 @@ def test_limit_takes_a_prefix_with_consistent_splits() -> None:
 def test_unknown_testbed_lists_known_names() -> None:
     with pytest.raises(UnknownTestbedError) as info:
         load_testbed("nope")
-    assert "nope" in str(info.value) and "stdlib-docstrings" in str(info.value)
+    assert "nope" in str(info.value) and "stdlib-docstrings-hard" in str(info.value)
     assert isinstance(info.value, ExperimentError)
 
 
@@ -103,4 +106,30 @@ def test_malformed_file_names_the_problem(tmp_path: Path, line: str, message: st
 
 def test_bad_limit() -> None:
     with pytest.raises(ExperimentError, match="limit"):
-        load_testbed("stdlib-docstrings", limit=0)
+        load_testbed("stdlib-docstrings-hard", limit=0)
+
+
+def test_legacy_names_load_the_easy_testbeds_under_the_logged_name() -> None:
+    """A campaign logged before the "-hard" testbeds names "stdlib-docstrings": it must
+    load the very items and models it ran on, and keep its name in what it prints."""
+    for legacy, easy in LEGACY_NAMES.items():
+        old, now = load_testbed(legacy, limit=50), load_testbed(easy, limit=50)
+        assert old.spec.name == legacy and old.spec == replace(now.spec, name=legacy)
+        assert old.ids == now.ids and old.dataset_hash == now.dataset_hash
+        assert legacy not in TESTBEDS  # not listed, not suggested
+    assert DEFAULT_TESTBED == "stdlib-docstrings-hard" and DEFAULT_TESTBED in TESTBEDS
+
+
+def test_hard_testbeds_are_their_easy_items_with_repaired_negatives() -> None:
+    for name in ("stdlib-docstrings", "manpages", "debian-descriptions"):
+        easy, hard = load_testbed(f"{name}-easy"), load_testbed(f"{name}-hard")
+        assert easy.ids == hard.ids and list(easy.labels) == list(hard.labels) and easy.left == hard.left
+        changed = [i for i in range(len(easy)) if easy.right[i] != hard.right[i]]
+        assert 0 < len(changed) < 120 and all(easy.labels[i] == 0 for i in changed)
+        assert sorted(easy.right) == sorted(hard.right)  # the same texts, re-dealt among negatives
+        assert hard.spec.strong_pairs == "full" and easy.spec.strong_pairs == "similarity"
+
+
+def test_a_bad_pair_form_is_refused() -> None:
+    with pytest.raises(ExperimentError, match="unknown pair form 'outer'"):
+        TestbedSpec(name="x", path=Path("x"), description="", weak_layer=0, strong_pairs="outer")  # type: ignore[arg-type]

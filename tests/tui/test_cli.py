@@ -33,11 +33,11 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], *needles: str) 
     ("args", "needles"),
     [
         (["run", "--agents", "0", "--db", "{tmp}/x.db"], ["--agents", "at least 1"]),
-        (["run", "--testbed", "nope", "--db", "{tmp}/x.db"], ["unknown testbed 'nope'", "stdlib-docstrings"]),
+        (["run", "--testbed", "nope", "--db", "{tmp}/x.db"], ["unknown testbed 'nope'", "stdlib-docstrings-hard"]),
         (["run", "--sandbox", "nope", "--db", "{tmp}/x.db"], ["unknown sandbox backend 'nope'", "local"]),
         (["run", "--db", "{tmp}/no/such/dir/x.db"], ["does not exist"]),
         (["w2s", "run", "--method", "nope", "--json"], ["nope", "cross_entropy"]),
-        (["w2s", "run", "--testbed", "nope", "--json"], ["nope", "stdlib-docstrings"]),
+        (["w2s", "run", "--testbed", "nope", "--json"], ["nope", "stdlib-docstrings-hard"]),
         (["review", "{tmp}/missing.db"], ["no such campaign store"]),
         (["export", "{tmp}/notes.txt", "--format", "jsonl"], ["not an aar campaign store"]),
         (["export", "{tmp}/notes.txt", "--format", "pdf"], ["invalid choice"]),
@@ -91,14 +91,14 @@ def test_headless_run_then_export_and_w2s(tmp_path: Path, feature_cache: Path) -
     report = aar("export", str(db), "--format", "md", home=tmp_path)
     assert report.returncode == 0 and "## Leaderboard" in report.stdout and "## agent-2" in report.stdout
 
-    w2s = aar("w2s", "run", "--testbed", "stdlib-docstrings", "--method", "cross_entropy", "--seeds", "2",
+    w2s = aar("w2s", "run", "--testbed", "stdlib-docstrings-hard", "--method", "cross_entropy", "--seeds", "2",
               "--json", env_extra=env, home=tmp_path)
     assert w2s.returncode == 0, w2s.stderr
     result = json.loads(w2s.stdout)
     for key in ("acc_weak", "acc_ceiling", "gap", "acc_w2s", "pgr"):
         assert key in result
     assert result["gap"] == pytest.approx(result["acc_ceiling"] - result["acc_weak"])
-    control = aar("w2s", "run", "--testbed", "stdlib-docstrings", "--method", "cross_entropy", "--seeds", "2",
+    control = aar("w2s", "run", "--testbed", "stdlib-docstrings-hard", "--method", "cross_entropy", "--seeds", "2",
                   "--weak-labels", "shuffled", "--json", env_extra=env, home=tmp_path)
     assert control.returncode == 0, control.stderr
     shuffled = json.loads(control.stdout)
@@ -145,8 +145,8 @@ def test_w2s_methods_and_prepare(tmp_path: Path, feature_cache: Path) -> None:
     assert all(m["summary"] and m["source"] for m in catalog)
 
     env = {"AAR_CACHE_DIR": str(feature_cache)}
-    first = aar("w2s", "prepare", "--testbed", "stdlib-docstrings", env_extra=env, home=tmp_path)
+    first = aar("w2s", "prepare", "--testbed", "stdlib-docstrings-hard", env_extra=env, home=tmp_path)
     assert first.returncode == 0, first.stderr
-    again = aar("w2s", "prepare", "--testbed", "stdlib-docstrings", env_extra=env, home=tmp_path)
+    again = aar("w2s", "prepare", "--testbed", "stdlib-docstrings-hard", env_extra=env, home=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "stdlib-docstrings" in again.stdout and "cache hit" in again.stdout
+    assert "stdlib-docstrings-hard" in again.stdout and "cache hit" in again.stdout
