@@ -1,4 +1,4 @@
-"""Measure the probing tripwires on stdlib-docstrings: block-flip attackers and honest sweeps.
+"""Measure the probing tripwires on stdlib-docstrings-easy: block-flip attackers and honest sweeps.
 
     python benchmarks/bench_probing.py [--cache-dir DIR] [--base cross_entropy|train_head]
                                        [--seeds 5] [--submissions 100] [--blocks 10,25,40,50]

@@ -24,7 +24,10 @@ from experiments.pair_features import weak_strong_features
 from experiments.protocol import extra_teacher_probs
 from experiments.scorer import Scorer
 
-TESTBED = "stdlib-docstrings"
+# The attacker's thresholds were measured on this testbed (benchmarks/bench_probing.py);
+# the honest numbers they rest on are re-measured on the "-hard" testbeds by
+# benchmarks/bench_tripwire_calibration.py (see the comments of TripwireConfig).
+TESTBED = "stdlib-docstrings-easy"
 # The honest sweep. L2 10 is left out: its seeds differ in only 4-8 of 1,855 items and
 # trip the near-duplicate `probing` check (threshold 9), as they did before this check.
 SWEEP_SEEDS = (0, 1, 2)

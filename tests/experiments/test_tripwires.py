@@ -73,6 +73,14 @@ def test_copied_teacher_is_flagged(scorer: Scorer) -> None:
     assert "99.0%" in reason
 
 
+def test_a_teacher_retrained_on_another_seed_is_flagged_as_a_copy(scorer: Scorer) -> None:
+    # On stdlib-docstrings-hard the teacher's other seed agrees with it on 94.4% of items.
+    other_seed = WEAK.copy()
+    flipped = np.random.default_rng(5).choice(N, size=int(0.056 * N), replace=False)
+    other_seed[flipped] = 1 - other_seed[flipped]
+    assert "copies_teacher" in scorer.score(IDS, _probs(other_seed), agent="b").flag_codes
+
+
 def test_public_far_above_private_is_flagged(scorer: Scorer) -> None:
     leaked = _with_accuracy(0.72, 5)
     leaked[PUBLIC] = LABELS[PUBLIC]  # public labels extracted somehow
