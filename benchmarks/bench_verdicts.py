@@ -16,8 +16,10 @@ each scored per item by its task's scorer (`Scorer.evidence`) and judged by
   of them wrong, so that its PGR sits where honest methods' do, not above the
   ceiling where a tripwire fires), the same file on every task;
   "no teacher" is the principal direction of the strong features with a sign and
-  threshold fixed once (no weak labels used). A catch is "ignores the teacher" or
-  "not reproduced".
+  threshold fixed once (no weak labels used); "zero-shot cosine" thresholds the cosine
+  of each pair's two texts, which an agent can read off the features TASK.md
+  describes (the strong encoder's own answer, no label used). A catch is "ignores
+  the teacher" or "not reproduced".
 Also printed: the old rule (one other-teacher re-run, a point comparison at the same
 0.2 tolerance), on the same runs, for comparison.
 """
@@ -36,12 +38,25 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import DEFAULT_TESTBED, METHODS, get_method, prepare_task  # noqa: E402
+from experiments import DEFAULT_TESTBED, METHODS, W2STask, get_method, prepare_task  # noqa: E402
+from experiments.features import PAIR_FORMULAS  # noqa: E402
 from experiments.methods import call_method, teachers_wanted  # noqa: E402
 from experiments.methods.principal_probe import principal_directions  # noqa: E402
 from experiments.reproduction import DEFAULT_TOLERANCE, judge_reproduction, prepare_variant_task  # noqa: E402
 
 ALARMS = ("not reproduced", "ignores the teacher")
+
+
+def zero_shot_cosine(task: W2STask) -> np.ndarray | None:
+    """The cosine of each test pair's two texts, read off its features (None for single
+    texts): the strong encoder's own answer to "do these belong together", no label used."""
+    x = task.test_x.astype(np.float64)
+    if task.pair_formula == PAIR_FORMULAS["full"]:  # [u, v, u*v, |u-v|]
+        d = x.shape[1] // 4
+        return x[:, 2 * d : 3 * d].sum(axis=1)
+    if task.pair_formula == PAIR_FORMULAS["similarity"]:  # [u*v, |u-v|]
+        return x[:, : x.shape[1] // 2].sum(axis=1)
+    return None
 
 
 def honest_methods() -> list[str]:
@@ -123,6 +138,20 @@ def main() -> None:
         counts = rows.setdefault("cheat: no teacher", (Counter(), Counter()))
         counts[0][new.verdict] += 1
         counts[1][old] += 1
+        shuffled_pgrs.setdefault("cheat: no teacher", []).append(new.shuffled_pgr)
+        original_pgrs.setdefault("cheat: no teacher", []).append(new.original_pgr)
+    cosine = zero_shot_cosine(task)
+    for _ in range(args.cheats if cosine is not None else 0):
+        assert cosine is not None
+        cut = np.quantile(cosine, rng.uniform(0.45, 0.55))
+        answer = (cosine > cut).astype(np.float64)
+        new, old = judge(answer, lambda t, answer=answer: answer, n)
+        n += 1
+        counts = rows.setdefault("cheat: zero-shot cosine", (Counter(), Counter()))
+        counts[0][new.verdict] += 1
+        counts[1][old] += 1
+        shuffled_pgrs.setdefault("cheat: zero-shot cosine", []).append(new.shuffled_pgr)
+        original_pgrs.setdefault("cheat: zero-shot cosine", []).append(new.original_pgr)
 
     kinds = ("reproduced", "inconclusive", "not reproduced", "ignores the teacher")
     print(f"\n{'runs':24s} {'n':>3s}  " + "  ".join(f"{k:>19s}" for k in kinds) + "   old rule: alarms")

@@ -27,7 +27,7 @@ def test_agent_files_are_exactly_the_allowed_ones(task: W2STask, tmp_path: Path)
     test_x, ids = np.load(paths["test_x.npy"]), json.loads(paths["test_ids.json"].read_text())
     assert train_x.dtype == weak.dtype == test_x.dtype == np.float32
     assert train_x.shape[0] == weak.shape[0] and test_x.shape[0] == len(ids)
-    assert train_x.shape[1] == test_x.shape[1] == 768
+    assert train_x.shape[1] == test_x.shape[1] == 4 * 384  # [u, v, u*v, |u-v|] of MiniLM
     assert np.all((weak >= 0) & (weak <= 1))
     # Ids are position numbers: they reveal neither the label nor the public/private part.
     assert ids == [f"t{i:05d}" for i in range(len(ids))]
@@ -53,7 +53,8 @@ def test_task_md_documents_the_contract(task: W2STask) -> None:
     for needle in ("train_x.npy", "train_weak.npy", "test_x.npy", "test_ids.json",
                    "predictions.json", '"probs"', "PGR", "all-MiniLM-L6-v2"):
         assert needle in text
-    assert re.search(rf"\({len(task.train_x)}, 768\)", text)
+    assert re.search(rf"\({len(task.train_x)}, 1536\)", text)
+    assert "its features are [u, v, u * v, |u - v|]" in text  # the student's pair form, as the spec says
 
 
 def test_baselines_and_a_real_submission(task: W2STask) -> None:
