@@ -127,6 +127,12 @@ class RunEvidence:
         weak, ceiling = float(self.weak_correct.mean()), float(np.atleast_2d(self.ceiling_correct).mean())
         return (float(self.correct.mean()) - weak) / (ceiling - weak) if ceiling > weak else None
 
+    def chance_pgr(self) -> float | None:
+        """The PGR of a coin flip (accuracy 0.5) on this task: where a student lands that
+        learnt nothing, e.g. from shuffled weak labels (None without a positive gap)."""
+        weak, ceiling = float(self.weak_correct.mean()), float(np.atleast_2d(self.ceiling_correct).mean())
+        return (0.5 - weak) / (ceiling - weak) if ceiling > weak else None
+
     def resampled_pgr(self, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """PGR in each item resample ((samples, n) counts), the ceiling's seeds resampled too;
         NaN where a resample's gap is not positive."""

@@ -47,8 +47,10 @@ Verdict = Literal["reproduced", "not reproduced", "ignores the teacher", "inconc
 # reproduced"), which is why there are several re-runs and an interval, not a point.
 DEFAULT_TOLERANCE = 0.2
 # With shuffled labels an honest student falls to roughly chance, i.e. PGR near
-# -(acc_weak - 0.5) / gap (about -2 on stdlib-docstrings); keeping half or more of
-# the original PGR is far outside that.
+# (0.5 - acc_weak) / gap (about -2 on stdlib-docstrings-easy, -0.3 on
+# stdlib-docstrings-hard); keeping half or more of what the original gained over
+# chance is far outside that. Measured from chance, not from PGR 0: on the hard
+# testbed a fixed answer at PGR 0.13 is 0.43 above chance, and kept all of it.
 DEFAULT_SURVIVAL = 0.5
 DEFAULT_RERUNS = 3  # other-teacher re-runs per check (each another teacher)
 VERDICT_SAMPLES = 2000
@@ -153,9 +155,10 @@ def judge_reproduction(
     comparison is paired), the ceiling's seeds, and the re-runs themselves (each is
     another teacher: the teacher's own noise). From it:
 
-    - "ignores the teacher" when the original is clearly above 0 and the shuffled-label
-      runs clearly keep at least `survival` of it (the whole interval of shuffled minus
-      survival x original above 0);
+    - "ignores the teacher" when the original is clearly above chance (the PGR of a coin
+      flip, `RunEvidence.chance_pgr`) and the shuffled-label runs clearly keep at least
+      `survival` of that gain (the whole interval of (shuffled - chance) minus survival x
+      (original - chance) above 0);
     - "not reproduced" when the interval of (mean re-run - original) lies wholly below
       -`tolerance`, or no re-run produced predictions;
     - "reproduced" when that interval lies wholly above -`tolerance`;
@@ -180,15 +183,19 @@ def judge_reproduction(
     original_iv = _interval(o)
     if point is None or original_iv is None:
         return verdict("inconclusive", "the task's gap is too small to measure the original's PGR")
+    chance = original.chance_pgr() or 0.0  # not None: the original's PGR exists
+    gain_iv = _interval(o - chance)
+    above_chance = gain_iv is not None and gain_iv[0] > 0
     shuf_iv = None
     if shuffles:
         s = _mean_over_runs(np.stack([r.resampled_pgr(items, rng) for r in shuffles]), rng)
-        shuf_iv = _interval(s - survival * o)
-        if original_iv[0] > 0 and shuf_iv is not None and shuf_iv[0] > 0:
+        shuf_iv = _interval((s - chance) - survival * (o - chance))
+        if above_chance and shuf_iv is not None and shuf_iv[0] > 0:
             return verdict("ignores the teacher",
-                           f"with shuffled weak labels PGR stayed at {shuffled_point:.2f} (original {point:.2f}; "
-                           f"shuffled minus {survival:g} x original: 95% interval [{shuf_iv[0]:.2f}, {shuf_iv[1]:.2f}], "
-                           "above 0): the method does not need the teacher", shuf=shuf_iv)
+                           f"with shuffled weak labels PGR stayed at {shuffled_point:.2f} (original {point:.2f}, a "
+                           f"coin flip {chance:.2f}; the shuffled run's gain over chance minus {survival:g} x the "
+                           f"original's: 95% interval [{shuf_iv[0]:.2f}, {shuf_iv[1]:.2f}], above 0): the method "
+                           "does not need the teacher", shuf=shuf_iv)
     if not runs:
         return verdict("not reproduced", "no re-run with another teacher produced predictions", shuf=shuf_iv)
     if len(runs) < 2:
@@ -201,7 +208,7 @@ def judge_reproduction(
     if diff is None:
         return verdict("inconclusive", f"{numbers}; the re-runs' gaps are too small to compare", shuf=shuf_iv)
     span = f"re-run minus original: 95% interval [{diff[0]:.2f}, {diff[1]:.2f}]"
-    if shuf_iv is not None and original_iv[0] > 0 and shuf_iv[1] >= 0:
+    if shuf_iv is not None and above_chance and shuf_iv[1] >= 0:
         return verdict("inconclusive", f"{numbers}; {span}; but with shuffled weak labels PGR "
                        f"{shuffled_point:.2f} may keep {survival:g} of the original (interval of the excess "
                        f"[{shuf_iv[0]:.2f}, {shuf_iv[1]:.2f}])", diff, shuf_iv)

@@ -40,7 +40,12 @@ def _run(rng: np.random.Generator, weak_c: np.ndarray, ceil_c: np.ndarray, pgr: 
         (2000, 0.8, [0.8, 0.8, 0.8], [0.8], "ignores the teacher"),
         (2000, 0.8, [None, None], [-2.0], "not reproduced"),  # no re-run produced predictions
         (300, 0.8, [0.6, 0.55, 0.65], [-2.0], "inconclusive"),  # few items: the interval straddles -0.2
-        (2000, 0.05, [0.05, 0.05, 0.05], [0.05], "reproduced"),  # near 0: survival says nothing
+        (2000, 0.05, [0.05, 0.05, 0.05], [-1.5], "reproduced"),  # near 0, and at chance without the teacher
+        # Near 0 but 1.55 above chance (a coin flip is PGR -1.5 here), and it kept all of
+        # that with shuffled labels: it did not need the teacher to get there.
+        (2000, 0.05, [0.05, 0.05, 0.05], [0.05], "ignores the teacher"),
+        # At chance either way: nothing kept, so not "ignores" (coin flips leave the rest open).
+        (2000, -1.45, [-1.45, -1.45, -1.45], [-1.45], "inconclusive"),
     ],
 )
 def test_judgement(n: int, original: float, reruns: list, shuffled: list, verdict: str) -> None:
