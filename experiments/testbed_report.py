@@ -36,11 +36,11 @@ import numpy as np
 
 from experiments.baselines import fixed_baselines
 from experiments.errors import ExperimentError
-from experiments.features import ProgressFn, default_cache_dir
+from experiments.features import PAIR_FORMULAS, ProgressFn, default_cache_dir
 from experiments.heads import HeadConfig
 from experiments.pair_features import features_cached, weak_strong_features
 from experiments.protocol import WeakLabels, run_w2s
-from experiments.testbeds import TESTBEDS, Testbed, load_testbed
+from experiments.testbeds import TESTBEDS, Testbed, TestbedSpec, load_testbed
 from experiments.testbeds.registry import describe_model
 
 REPORT_VERSION = 3  # 2: the controls; 3: naive cross-entropy, pair forms
@@ -66,6 +66,11 @@ def testbed_sizes(testbed: Testbed) -> dict[str, int]:
             "test_public": len(s.test_public), "test_private": len(s.test_private)}
 
 
+def _pair_features(spec: TestbedSpec) -> dict[str, str]:
+    """How each model sees a pair, e.g. {"strong_features": "[u, v, u * v, |u - v|]"}."""
+    return {"weak_features": PAIR_FORMULAS[spec.weak_pairs], "strong_features": PAIR_FORMULAS[spec.strong_pairs]}
+
+
 def list_testbeds() -> list[dict[str, Any]]:
     """One object per registered testbed (name, description, models, sizes); computes nothing heavy."""
     out = []
@@ -75,7 +80,8 @@ def list_testbeds() -> list[dict[str, Any]]:
         out.append({"name": name, "description": spec.description, "items": len(tb),
                     "paired": tb.right is not None, "weak_model": _model_label(spec.weak),
                     "weak_description": describe_model(spec.weak), "strong_model": _model_label(spec.strong),
-                    "weak_note": spec.weak_note, "sizes": testbed_sizes(tb), "dataset_hash": tb.dataset_hash})
+                    "weak_note": spec.weak_note, **_pair_features(spec), "sizes": testbed_sizes(tb),
+                    "dataset_hash": tb.dataset_hash})
     return out
 
 
@@ -207,7 +213,7 @@ def testbed_report(
     return {"name": name, "description": tb.spec.description, "dataset_hash": tb.dataset_hash,
             "weak_model": _model_label(tb.spec.weak), "weak_description": describe_model(tb.spec.weak),
             "strong_model": _model_label(tb.spec.strong), "weak_note": tb.spec.weak_note,
-            **body, "cached": cached, "seconds": time.perf_counter() - start}
+            **_pair_features(tb.spec), **body, "cached": cached, "seconds": time.perf_counter() - start}
 
 
 def testbed_reports(

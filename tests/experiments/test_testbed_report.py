@@ -40,6 +40,8 @@ def test_registry_has_the_main_and_two_transfer_testbeds_each_easy_and_hard() ->
     assert not set(rows) & {"stdlib-docstrings", "manpages", "debian-descriptions"}  # legacy names unlisted
     assert all(isinstance(TESTBEDS[name].weak, TfidfSpec) for name in ("stdlib-docstrings-hard", *TRANSFER))
     assert isinstance(TESTBEDS["debian-descriptions-easy"].weak, EncoderLayer)
+    assert rows["stdlib-docstrings-hard"]["strong_features"] == "[u, v, u * v, |u - v|]"
+    assert {rows[name]["strong_features"] for name in easy} == {"[u * v, |u - v|]"}
     for name in TRANSFER:
         row = rows[name]
         assert row["paired"] and row["weak_note"] and 5000 <= row["items"] <= 7000
