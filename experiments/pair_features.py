@@ -16,7 +16,7 @@ testbed's spec names, for each of its two models, how a pair becomes one vector
   head gets 0.725, and the principal probe recovers 0.78-0.88 of the gap with no labels.
 - "full", [u, v, u * v, |u - v|] (InferSent's pair features; Conneau et al. 2017): the
   student also sees what each text is about, so the features' top directions are
-  topics, not the match. Measured on stdlib-docstrings with a TF-IDF teacher (3 seeds):
+  topics, not the match. Measured on stdlib-docstrings with a TF-IDF-256 teacher (3 seeds):
   the same ceiling (0.736 vs 0.734), the principal probe's PGR 0.05 instead of 0.88, and
   naive cross-entropy's 0.59 instead of 0.76: the student can now imitate the teacher's
   mistakes, so what it learns depends on how it is taught.
