@@ -133,6 +133,7 @@ def write_jsonl_gz(records: list[dict[str, object]], path: Path) -> None:
 def summary(records: list[dict[str, object]], path: Path) -> str:
     """One line about a written file, for the builders' output."""
     positives = sum(int(r["label"] == 1) for r in records)
-    categories = len({r.get("category", "") for r in records})
-    return (f"wrote {len(records)} pairs ({positives} positive, {categories} categories) to {path} "
+    categories = {r["category"] for r in records if "category" in r}
+    kinds = f", {len(categories)} categories" if categories else ""
+    return (f"wrote {len(records)} pairs ({positives} positive{kinds}) to {path} "
             f"({path.stat().st_size / 1e6:.2f} MB)")
