@@ -140,83 +140,6 @@ def resolve_spec(name: str) -> TestbedSpec:
     return registered_spec(name)
 
 
-# The "-hard" testbeds: the items of their "-easy" file with near-duplicate negatives
-# re-drawn (`build_hard`), a TF-IDF teacher and a student that sees each pair in "full"
-# form. Why that form: `experiments.pair_features`; the measurements: each weak_note.
-
-register_testbed(TestbedSpec(
-    name="stdlib-docstrings-hard",
-    path=DATA_DIR / "stdlib_docstrings_hard.jsonl.gz",
-    description=(
-        "Does this docstring paragraph describe this function? stdlib-docstrings-easy's items "
-        "(near-duplicate negatives re-drawn), taught by TF-IDF, learnt from [u, v, u*v, |u-v|] "
-        "of MiniLM. Label 1: the docstring belongs to the function."
-    ),
-    weak_layer=1,
-    encoder=EncoderSpec(display_name="all-MiniLM-L6-v2"),
-    weak_model=TfidfSpec(dim=64),
-    weak_note=(
-        "Measured (5 seeds, ceiling 0.736, student in full form): weak TF-IDF+SVD 64/256 dims "
-        "gave gaps of 18.1/16.5 points with naive cross-entropy at PGR 0.52/0.60; MiniLM layers "
-        "0-2 as teacher gave 7-8 points, cross-entropy 0.70-0.78 (3 seeds): a transformer "
-        "teacher's errors are ones the student does not copy. TF-IDF-64 leaves the most headroom."
-    ),
-    agent_description=(
-        "Does a one-paragraph documentation text describe a given function signature? "
-        "The function's own name is masked in the text. Label 1: it does."
-    ),
-    weak_pairs="similarity",
-    strong_pairs="full",
-))
-
-register_testbed(TestbedSpec(
-    name="manpages-hard",
-    path=DATA_DIR / "manpages_hard.jsonl.gz",
-    description=(
-        "Does this DESCRIPTION excerpt belong to the manual page with this one-line purpose? "
-        "manpages-easy's items (near-duplicate negatives re-drawn), learnt from "
-        "[u, v, u*v, |u-v|] of MiniLM. Label 1: both texts come from the same page."
-    ),
-    weak_layer=1,
-    encoder=EncoderSpec(display_name="all-MiniLM-L6-v2"),
-    weak_model=TfidfSpec(dim=64),
-    weak_note=(
-        "Measured (5 seeds, ceiling 0.954, student in full form): weak TF-IDF+SVD-64 gives a "
-        "9.7-point gap with the principal probe at PGR 0.18; TF-IDF-256 gave 5.5 (3 seeds)."
-    ),
-    agent_description=(
-        "Does a one-line purpose statement and a several-sentence description come from the "
-        "same reference document? Names are masked. Label 1: they do."
-    ),
-    weak_pairs="similarity",
-    strong_pairs="full",
-))
-
-register_testbed(TestbedSpec(
-    name="debian-descriptions-hard",
-    path=DATA_DIR / "debian_descriptions_hard.jsonl.gz",
-    description=(
-        "Does this long description paragraph belong to the software package with this "
-        "one-line summary? debian-descriptions-easy's items (near-duplicate negatives "
-        "re-drawn), learnt from [u, v, u*v, |u-v|] of MiniLM. Label 1: both texts describe one package."
-    ),
-    weak_layer=1,
-    encoder=EncoderSpec(display_name="all-MiniLM-L6-v2"),
-    weak_model=TfidfSpec(dim=256),
-    weak_note=(
-        "Measured (3 seeds, ceiling 0.899, student in full form): weak TF-IDF+SVD 64/128/256 "
-        "dims gave gaps of 11.0/7.9/4.2 points with the principal probe at PGR 0.75/0.60/0.28, "
-        "MiniLM layers 1/2 gave 5.3/6.2 with 0.58/0.62: only TF-IDF-256 keeps the probe below "
-        "0.5, at a 4.1-point gap over 5 seeds."
-    ),
-    agent_description=(
-        "Does a one-line summary and a paragraph of description describe the same piece of "
-        "software? Names are masked. Label 1: they do."
-    ),
-    weak_pairs="similarity",
-    strong_pairs="full",
-))
-
 register_testbed(TestbedSpec(
     name="stdlib-docstrings-easy",
     path=DATA_DIR / "stdlib_docstrings.jsonl.gz",
@@ -280,5 +203,65 @@ register_testbed(TestbedSpec(
     agent_description=(
         "Does a one-line summary and a paragraph of description describe the same piece of "
         "software? Names are masked. Label 1: they do."
+    ),
+))
+
+# The "-hard" testbeds: the items of their "-easy" file with near-duplicate negatives
+# re-drawn (`build_hard`), a TF-IDF teacher and a student that sees each pair in "full"
+# form; everything else (encoder, what agents are told) is the easy testbed's. Why that
+# form: `experiments.pair_features`; the measurements: each weak_note.
+
+
+def _hard(easy: str, *, description: str, weak_model: TfidfSpec, weak_note: str) -> TestbedSpec:
+    """The "-hard" version of a registered "-easy" testbed."""
+    base = TESTBEDS[f"{easy}-easy"]
+    path = base.path.with_name(base.path.name.replace(".jsonl.gz", "_hard.jsonl.gz"))
+    return replace(base, name=f"{easy}-hard", path=path, description=description, weak_model=weak_model, weak_note=weak_note,
+                   weak_pairs="similarity", strong_pairs="full")
+
+
+register_testbed(_hard(
+    "stdlib-docstrings",
+    description=(
+        "Does this docstring paragraph describe this function? stdlib-docstrings-easy's items "
+        "(near-duplicate negatives re-drawn), taught by TF-IDF, learnt from [u, v, u*v, |u-v|] "
+        "of MiniLM. Label 1: the docstring belongs to the function."
+    ),
+    weak_model=TfidfSpec(dim=64),
+    weak_note=(
+        "Measured (5 seeds, ceiling 0.736, student in full form): weak TF-IDF+SVD 64/256 dims "
+        "gave gaps of 18.1/16.5 points with naive cross-entropy at PGR 0.52/0.60; MiniLM layers "
+        "0-2 as teacher gave 7-8 points, cross-entropy 0.70-0.78 (3 seeds): a transformer "
+        "teacher's errors are ones the student does not copy. TF-IDF-64 leaves the most headroom."
+    ),
+))
+
+register_testbed(_hard(
+    "manpages",
+    description=(
+        "Does this DESCRIPTION excerpt belong to the manual page with this one-line purpose? "
+        "manpages-easy's items (near-duplicate negatives re-drawn), learnt from "
+        "[u, v, u*v, |u-v|] of MiniLM. Label 1: both texts come from the same page."
+    ),
+    weak_model=TfidfSpec(dim=64),
+    weak_note=(
+        "Measured (5 seeds, ceiling 0.954, student in full form): weak TF-IDF+SVD-64 gives a "
+        "9.7-point gap with the principal probe at PGR 0.18; TF-IDF-256 gave 5.5 (3 seeds)."
+    ),
+))
+
+register_testbed(_hard(
+    "debian-descriptions",
+    description=(
+        "Does this long description paragraph belong to the software package with this "
+        "one-line summary? debian-descriptions-easy's items (near-duplicate negatives "
+        "re-drawn), learnt from [u, v, u*v, |u-v|] of MiniLM. Label 1: both texts describe one package."
+    ),
+    weak_model=TfidfSpec(dim=256),
+    weak_note=(
+        "Measured (3 seeds, ceiling 0.899, student in full form): weak TF-IDF+SVD 64/128/256 "
+        "dims gave gaps of 11.0/7.9/4.2 points with the principal probe at PGR 0.75/0.60/0.28, "
+        "MiniLM layers 1/2 gave 5.3/6.2 with 0.58/0.62: only TF-IDF-256 keeps the probe below "
+        "0.5, at a 4.1-point gap over 5 seeds."
     ),
 ))
