@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
@@ -62,6 +63,23 @@ log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 10.0
 REPRODUCTION_DRAIN_S = 120.0
+
+
+
+def agent_workdir(run_dir: Path, agent_id: str) -> Path:
+    """An agent's work dir, ``<run dir>/<agent>/work``: its sandbox's box lies beside it.
+
+    A run dir from before that layout kept the agent's files in ``<run dir>/<agent>``
+    itself; they are moved into place (whole-directory renames, nothing inside is followed).
+    """
+    home = run_dir / agent_id
+    work = home / "work"
+    if home.is_dir() and not home.is_symlink() and not os.path.lexists(work) and any(home.iterdir()):
+        moving = run_dir / f".{agent_id}.moving"
+        os.rename(home, moving)
+        home.mkdir()
+        os.rename(moving, work)
+    return work
 
 
 class Campaign(Supervision):
@@ -193,6 +211,8 @@ class Campaign(Supervision):
                 testbed=self.settings.testbed,
                 agent_ids=self.agent_ids,
                 sandbox_backend=self.settings.sandbox,
+                isolation=self.settings.isolation,
+                isolation_risk=self.settings.weakened_isolation or "",
                 researcher=self.settings.researcher,
                 model=self.settings.model if self.settings.researcher == "claude" else "",
                 budget={
@@ -267,7 +287,7 @@ class Campaign(Supervision):
             if isinstance(event, SubmissionScored):
                 desk.replay(event)
         if self._reproducer is not None and self._log:
-            self._reproducer.replay(self._log, lambda agent_id: self.run_dir / agent_id)
+            self._reproducer.replay(self._log, lambda agent_id: agent_workdir(self.run_dir, agent_id))
         self.forum.shared_root.mkdir(parents=True, exist_ok=True)
         directions = directions_for(self.settings)
         price = self.settings.prices.get(self.settings.model) if self.settings.researcher == "claude" else None
@@ -285,9 +305,11 @@ class Campaign(Supervision):
                 continue
             sandbox = create_sandbox(
                 self.settings.sandbox,
-                workdir=self.run_dir / agent_id,
-                readonly_files={f"data/{name}": path for name, path in files.items()},
-                shared_dirs={"shared": self.forum.shared_root},
+                workdir=agent_workdir(self.run_dir, agent_id),
+                data_files=files,
+                shared_dir=self.forum.shared_root,
+                isolation=self.settings.isolation,
+                accept_risk=self.settings.accept_isolation_risk,
             )
             await sandbox.start()
             agent.sandbox, agent.backend = sandbox, backend

@@ -39,6 +39,10 @@ class CampaignStarted(EventBase):
     researcher: str = "baseline"
     model: str = ""
     settings: dict[str, object] = Field(default_factory=dict)  # all of them, for --resume
+    isolation: str = "bwrap"
+    """The least isolation agent code runs at."""
+    isolation_risk: str = ""
+    """Below bwrap: the risk the campaign accepted by name (the host is visible to agent code)."""
 
 
 class TaskPrepared(EventBase):

@@ -116,6 +116,8 @@ def markdown_report(events: Iterable[Event]) -> str:
     out.append(f"- testbed: {view.testbed}")
     out.append(f"- researcher: {view.researcher}" + (f" ({view.model})" if view.model else ""))
     out.append(f"- sandbox: {view.sandbox_backend} ({view.sandbox_isolation})")
+    if view.isolation_risk:
+        out.append(f"- **WEAK ISOLATION: agent code ran below bwrap, risk accepted: {view.isolation_risk}**")
     if view.acc_weak is not None and view.acc_ceiling is not None:
         out.append(f"- weak accuracy {view.acc_weak:.3f}, ceiling accuracy {view.acc_ceiling:.3f}")
     out.append(f"- outcome: {view.phase}{': ' + view.finished_reason if view.finished_reason else ''}")

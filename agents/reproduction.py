@@ -144,9 +144,10 @@ class Reproducer:
             limit=self._settings.testbed_limit,
             baseline_seeds=self._settings.baseline_seeds,
         )
-        readonly = {f"data/{name}": path for name, path in files.items()}
         code = await asyncio.to_thread(_agent_code, request.agent_workdir)
-        sandbox: Sandbox = create_sandbox(self._settings.sandbox, workdir=where / "work", readonly_files=readonly)
+        sandbox: Sandbox = create_sandbox(self._settings.sandbox, workdir=where / "work", data_files=files,
+                                          isolation=self._settings.isolation,
+                                          accept_risk=self._settings.accept_isolation_risk)
         await sandbox.start()
         try:
             for relative, content in code.items():

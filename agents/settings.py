@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.approvals import ApprovalRule
+from sandboxes import SandboxError
+from sandboxes.levels import RISKS, check_request
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +76,16 @@ class AarSettings(BaseSettings):
         None, ge=200, description="Use only this many items of the testbed (quick trials)."
     )
     sandbox: str = Field("local", description="Sandbox backend for agent code.")
+    isolation: Literal["bwrap", "namespaces", "process"] = Field(
+        "bwrap",
+        description="The least isolation agent code may run at. Below bwrap the host is visible to agent "
+        "code; such a level runs only with accept_isolation_risk naming its risk.",
+    )
+    accept_isolation_risk: str = Field(
+        "",
+        description="The risk of a weaker isolation level, by name (namespaces: host-files-visible; process: "
+        "host-files-network-and-processes-visible): the explicit consent a weaker level needs.",
+    )
     experiments_per_agent: int = Field(
         5, ge=1, description="Scored submissions each agent may make in the campaign."
     )
@@ -148,6 +160,19 @@ class AarSettings(BaseSettings):
         if self.agents == 0:
             self.agents = 9 if self.researcher == "claude" else 3
         return self
+
+    @model_validator(mode="after")
+    def _isolation_consent(self) -> "AarSettings":
+        try:
+            check_request(self.isolation, self.accept_isolation_risk)
+        except SandboxError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def weakened_isolation(self) -> str | None:
+        """The accepted risk when agent code runs below bwrap, else None."""
+        return RISKS.get(self.isolation)
 
     @classmethod
     def settings_customise_sources(

@@ -116,6 +116,8 @@ class CampaignView:
     testbed: str = ""
     sandbox_backend: str = ""
     sandbox_isolation: str = ""
+    isolation_risk: str = ""
+    """Set when agent code runs below bwrap: the risk accepted by name."""
     phase: str = "starting"  # starting -> preparing -> running -> finished
     progress: tuple[str, int, int] | None = None
     acc_weak: float | None = None
@@ -216,6 +218,7 @@ def apply(view: CampaignView, event: Event) -> CampaignView:
             view.campaign_id = event.campaign_id
             view.testbed = event.testbed
             view.sandbox_backend = event.sandbox_backend
+            view.isolation_risk = event.isolation_risk
             view.researcher, view.model = event.researcher, event.model
             view.phase = "preparing"
             for agent_id in event.agent_ids:

@@ -1,157 +1,179 @@
-"""The bubblewrap command line of one confined exec.
+"""The bubblewrap command line of one confined exec: two bubblewraps, one inside the other.
 
-What the sandbox sees is built up from nothing: a read-only tmpfs root holding the
-system dirs (read-only), a handful of ``/etc`` files, the agent runtime (a virtualenv
-of numpy and torch, never aar's own; see ``runtime``) and the base Python it links to
-(read-only, at their host paths so the venv's symlinks resolve; the base install's
-site-packages masked), fresh ``/proc`` and ``/dev``, a size-capped private ``/tmp``, and
-the work dir (read-write) with the read-only inputs bound read-only over their
-copies. Nothing else of the host exists inside: not the home dirs, not the repo, not
-the scorer's labels.
+The *outer* bwrap runs on the host's paths. It binds the host-owned places a sandbox
+is made from (the box, the shared folder, the agent runtime; see ``layout``) at
+neutral staging paths under ``/s`` in a mount namespace of its own, and runs the
+*inner* bwrap there. The inner bwrap builds what agent code sees, from nothing: a
+read-only tmpfs root, and every input as a read-only **overlay** of its staged dir
+(``/usr``, ``/etc``, ``/runtime``, ``/data``, ``/shared``; ``/work`` a writable overlay
+whose upper dir is the work dir), fresh ``/proc``, ``/tmp`` and ``/dev``.
+
+Why so: bubblewrap shows a bind's host path in ``/proc/self/mountinfo`` and an
+overlay's source paths in its options, as the mounting bwrap named them. Staged first,
+they read ``/oldroot/s/...`` for every sandbox, live run or re-run. And an overlay has
+inodes of its own: two sandboxes reading the same host file never share an inode,
+so no lock taken in one is seen by another (the flock channel).
+
+No path given to either bwrap passes through agent-writable space: the outer binds
+host-owned dirs only (the work dir's parent included, whose ``work`` entry the agent
+cannot replace), and the inner's mount targets lie in its own tmpfs.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
+from sandboxes.layout import DATA, SANDBOX_HOSTNAME, SHARED, WORK, Box
+from sandboxes.runtime import RUNTIME_MOUNT, SYSTEM_DIRS, AgentRuntime
 
-# Enough of /etc for the dynamic linker, name lookups of uids and Debian's
-# alternatives symlinks (awk, editors); never shadow, sudoers or credentials.
-ETC_FILES = (
-    "/etc/passwd",
-    "/etc/group",
-    "/etc/nsswitch.conf",
-    "/etc/hosts",
-    "/etc/localtime",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/alternatives",
-)
+STAGE = "/s"
+"""Where the outer bwrap stages host inputs; only the inner bwrap ever sees it."""
 DIR_MODE = "0755"
 
 
-def _parent_dirs(path: str, made: set[str]) -> list[str]:
-    """``--dir`` options creating the missing ancestors of ``path`` with mode 0755.
+@dataclass(frozen=True)
+class BwrapBinary:
+    """A bwrap executable, and how the outer view makes it runnable inside as the inner one."""
 
-    Without ``--perms`` bwrap creates them 0700 when it runs as root, which a
-    sandbox running as another uid could not traverse.
-    """
+    path: str
+    """Its host path."""
+    stage: tuple[tuple[str, str], ...] = ()
+    """(host dir, staged dir) pairs to bind read-only so the inner copy runs (its package and libs)."""
+    inner_path: str = ""
+    """Its path in the outer view; the host path when it lies in the system dirs."""
+
+    @property
+    def inside(self) -> str:
+        return self.inner_path or self.path
+
+
+def system_binds() -> list[str]:
+    """The host's system dirs at their own paths (the outer view, for the inner bwrap's libc)."""
     args: list[str] = []
-    parts = path.strip("/").split("/")[:-1]
-    current = ""
-    for part in parts:
-        current += "/" + part
-        if current not in made:
-            made.add(current)
-            args += ["--perms", DIR_MODE, "--dir", current]
-    return args
-
-
-@functools.lru_cache(maxsize=1)
-def host_binds() -> tuple[str, ...]:
-    """The part of the command line that depends only on the host's layout (computed once)."""
-    args: list[str] = []
-    made: set[str] = set()
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]  # merged /usr: /bin -> usr/bin
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    args += ["--perms", DIR_MODE, "--dir", "/etc"]
-    made.add("/etc")
-    for path in ETC_FILES:
-        if os.path.exists(path):
-            args += ["--ro-bind-try", path, path]
-    return tuple(args)
+    return args
 
 
-@functools.lru_cache(maxsize=8)
-def runtime_binds(runtime: AgentRuntime) -> tuple[str, ...]:
-    """Read-only binds of the agent runtime and the base Python it links to, then empty
-    read-only mounts over what must stay hidden (site-packages of the base install,
-    aar's own install). They go after the private /tmp is mounted: a checkout (and its
-    runtime cache) under /tmp would otherwise be hidden by it."""
+@functools.lru_cache(maxsize=1)
+def _system_overlays() -> tuple[str, ...]:
+    """The system dirs in the inner view, each a read-only overlay of the outer's."""
     args: list[str] = []
-    made = {"/", "/etc", "/tmp", "/dev", "/proc"}
-    for path in runtime.binds():
-        args += _parent_dirs(path, made)
-        args += ["--ro-bind", path, path]
-        made.add(path)
-    for path in runtime.hidden:
-        args += ["--size", "4096", "--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += _ro_overlay(path, path)
     return tuple(args)
 
 
-def bwrap_argv(
-    bwrap: str,
-    *,
-    workdir: str,
-    run_dir: str,
-    readonly: Iterable[str],
-    tmp_bytes: int,
-    own_uid: bool,
-    runtime: AgentRuntime,
-    shared: Mapping[str, str] | None = None,
+def _ro_overlay(staged: str, dest: str) -> list[str]:
+    # bwrap wants two lower dirs for a read-only overlay; the empty one changes nothing.
+    return ["--overlay-src", staged, "--overlay-src", f"{STAGE}/empty", "--ro-overlay", dest]
+
+
+def outer_argv(
+    binary: BwrapBinary, *, box: Box, shared: str | None, runtime: AgentRuntime | None, as_root: bool
 ) -> list[str]:
-    """The bwrap options (ending in ``--``) for one exec in ``workdir``, starting in ``run_dir``.
+    """The outer bwrap: host inputs staged under ``/s``, ending in ``--``."""
+    args = [binary.path, "--unshare-pid", "--die-with-parent"]
+    if as_root:
+        args += ["--cap-add", "ALL"]  # the inner bwrap mounts as root; it drops everything itself
+    else:
+        args += ["--unshare-user"]
+    args += system_binds()
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for host, staged in binary.stage:
+        args += ["--ro-bind", host, staged]
+    args += ["--dir", f"{STAGE}/empty"]
+    # One mount holds the work dir and the overlay scratch dir (overlayfs needs both on one).
+    args += ["--bind", box.parent, f"{STAGE}/box"]
+    args += ["--ro-bind", shared or box.empty, f"{STAGE}/shared"]
+    for host, inside in runtime.mounts() if runtime is not None else ():
+        args += ["--ro-bind", host, f"{STAGE}{inside}"]
+    args += ["--"]
+    return args
 
-    ``runtime`` is the agent runtime the exec's ``python`` comes from (see ``runtime``);
-    ``shared`` maps mount points inside the work dir to host dirs bound read-only there.
 
-    ``own_uid``: the host is root and the command drops to the sandbox's uid with
+def inner_argv(
+    binary: BwrapBinary,
+    *,
+    box: Box,
+    run_dir: str,
+    tmp_bytes: int,
+    runtime: AgentRuntime | None,
+    as_root: bool,
+) -> list[str]:
+    """The inner bwrap: the sandbox's own view, entering ``run_dir`` (an in-sandbox path).
+
+    ``as_root``: the host is root and the command drops to the sandbox's uid with
     ``setpriv``; bwrap then runs privileged without a user namespace, keeping only the
-    capabilities ``setpriv`` needs, which the uid change clears. Otherwise bwrap builds
-    a user namespace for the host user.
+    capabilities ``setpriv`` needs, which the uid change clears. Otherwise bwrap builds a
+    user namespace for the host user, and agent code can make no namespace of its own.
     """
-    if own_uid:
+    if as_root:
         namespaces = ["--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         caps = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
-        namespaces = ["--unshare-all"]
+        namespaces = ["--unshare-all", "--unshare-user", "--disable-userns"]
         caps = []
-    made: set[str] = set()
+    staged_box = f"{STAGE}/box/{os.path.basename(box.root)}"
     args = [
-        bwrap,
+        binary.inside,
         *namespaces,
         "--die-with-parent",  # our exit, or the wrapper's death, takes the whole namespace down
         "--new-session",  # `kill -9 0` in agent code then hits only its own session
         "--hostname",
-        "sandbox",
-        *host_binds(),
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--size",
-        str(tmp_bytes),
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/tmp",
-        "--size",
-        str(tmp_bytes),
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/dev/shm",
+        SANDBOX_HOSTNAME,
+        *_system_overlays(),
+        *_ro_overlay(f"{staged_box}/etc", "/etc"),
     ]
-    made.update({"/tmp", "/dev", "/proc"})
-    args += runtime_binds(runtime)
-    made.update(runtime.binds())
-    args += _parent_dirs(workdir, made)
-    args += ["--bind", workdir, workdir]
-    for inside, host in sorted((shared or {}).items()):
-        args += ["--ro-bind-try", host, inside]
-    for path in sorted(readonly):
-        # Over its own copy: not even its owner can change it. "-try": agent code that
-        # moved the copy away must not make every later exec fail.
-        args += ["--ro-bind-try", path, path]
+    if runtime is not None:
+        # Without --perms a root bwrap makes parents 0700, which the sandbox's uid cannot traverse.
+        args += ["--perms", DIR_MODE, "--dir", RUNTIME_MOUNT]
+        for _, inside in runtime.mounts():
+            args += _ro_overlay(f"{STAGE}{inside}", inside)
+    for path in runtime.hidden if runtime is not None else ():
+        args += ["--size", "4096", "--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+    args += _ro_overlay(f"{staged_box}/data", DATA)
+    args += _ro_overlay(f"{STAGE}/shared", SHARED)
+    args += ["--overlay-src", f"{STAGE}/empty", "--overlay", f"{STAGE}/box/{os.path.basename(box.workdir)}",
+             f"{staged_box}/overlay", WORK]
+    args += ["--proc", "/proc"]
+    if as_root:
+        args += _ro_overlay(f"{staged_box}/dev", "/dev")  # device nodes of this sandbox's own
+    else:
+        args += ["--dev", "/dev"]
+    for path in ("/tmp", "/dev/shm"):
+        args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", path]
     args += ["--remount-ro", "/", "--chdir", run_dir, *caps, "--"]
     return args
+
+
+def bwrap_argv(
+    binary: BwrapBinary,
+    *,
+    box: Box,
+    run_dir: str,
+    shared: str | None,
+    tmp_bytes: int,
+    runtime: AgentRuntime | None,
+    as_root: bool,
+) -> list[str]:
+    """Both bwraps, ending in ``--``: what goes before the command of one exec.
+
+    ``runtime`` None leaves ``/runtime`` out (the level probe, which runs ``true``).
+    """
+    return [
+        *outer_argv(binary, box=box, shared=shared, runtime=runtime, as_root=as_root),
+        *inner_argv(binary, box=box, run_dir=run_dir, tmp_bytes=tmp_bytes, runtime=runtime, as_root=as_root),
+    ]
 
 
 def setpriv_argv(setpriv: str, uid: int, gid: int) -> list[str]:
@@ -169,7 +191,7 @@ def setpriv_argv(setpriv: str, uid: int, gid: int) -> list[str]:
 
 
 def unshare_argv(unshare: str, *, as_root: bool) -> list[str]:
-    """The fallback without bubblewrap: network, PID, IPC and UTS namespaces, no filesystem view."""
+    """The weaker level without bubblewrap: network, PID, IPC and UTS namespaces, no filesystem view."""
     user = [] if as_root else ["--user", "--map-current-user"]
     return [
         unshare,
@@ -184,3 +206,8 @@ def unshare_argv(unshare: str, *, as_root: bool) -> list[str]:
         "--kill-child",
         "--",
     ]
+
+
+def command_in(run_dir: Sequence[str]) -> str:
+    """The in-sandbox path of a working dir given as components under the work dir."""
+    return "/".join([WORK, *run_dir]) if run_dir else WORK

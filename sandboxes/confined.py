@@ -1,11 +1,14 @@
 """The hardened local sandbox: ``LocalSandbox`` with each exec inside namespaces.
 
-At the ``bwrap`` level an exec sees no network, a read-only system, a private
-``/tmp`` and its own PID namespace; on a root host it runs as a uid of its own, so
-RLIMIT_NPROC bounds fork bombs and no host file is its to change. Where bubblewrap
-is missing the sandbox falls back to ``unshare`` (no network, own PIDs, but the host
-filesystem visible) and, last, to the bare process level; the ``isolation`` string
-names the level in force and what it leaves open, and a weaker level logs a warning.
+At the ``bwrap`` level (the default, and the minimum unless a weaker one is asked for
+by naming its risk; see ``levels``) an exec sees the fixed view of ``layout``: no
+network, a read-only system, its own ``/etc``, ``/tmp`` and ``/dev``, its own PID
+namespace, the inputs read-only at ``/data`` and ``/shared``, the work dir at
+``/work``; on a root host it runs as a uid of its own, so RLIMIT_NPROC bounds fork
+bombs and no host file is its to change. The ``namespaces`` level (no network, own
+PIDs, the host filesystem visible) and the bare ``process`` level run only when a
+campaign names their risk; the ``isolation`` string names the level in force and what
+it leaves open.
 
 Every exec is its own namespace: when its main process exits, the namespace's init
 dies and the kernel kills whatever it left behind, ``setsid`` or not.
@@ -22,11 +25,12 @@ from pathlib import Path
 from types import MappingProxyType
 
 from sandboxes import levels
-from sandboxes.bwrap import bwrap_argv, setpriv_argv, unshare_argv
+from sandboxes.bwrap import BwrapBinary, bwrap_argv, setpriv_argv, unshare_argv
+from sandboxes.layout import DATA, SHARED, WORK
 from sandboxes.limits import SandboxLimits, find_prlimit, rlimit_launcher
 from sandboxes.local import ISOLATION as PROCESS_ISOLATION
 from sandboxes.local import LocalSandbox
-from sandboxes.pidns import namespace_below, signal_namespace
+from sandboxes.pidns import namespaces_below, signal_namespaces
 from sandboxes.process import ChildProcess
 from sandboxes.users import SandboxUser, hand_over, sandbox_user
 
@@ -41,7 +45,7 @@ def describe_isolation(level: str, user: SandboxUser) -> str:
     if level == levels.BWRAP:
         return (
             "bwrap (no network; read-only system, inputs and agent Python (numpy, torch; no aar); "
-            "private /tmp and work dir; "
+            "private /tmp, /etc, /dev and work dir, at the same paths in every sandbox; "
             f"own PID namespace; {user.describe()}; rlimits incl. processes; "
             "not isolated: the kernel, total disk use of the work dir)"
         )
@@ -55,27 +59,28 @@ def describe_isolation(level: str, user: SandboxUser) -> str:
 
 
 class ConfinedSandbox(LocalSandbox):
-    """A local sandbox whose execs run under the strongest available isolation level."""
+    """A local sandbox whose execs run at the isolation level asked of it, never weaker."""
 
     def __init__(
         self,
         *,
         workdir: Path,
-        readonly_files: Mapping[str, Path] = _NO_FILES,
+        data_files: Mapping[str, Path] = _NO_FILES,
         limits: SandboxLimits = SandboxLimits(),
         extra_env: Mapping[str, str] = _EMPTY,
-        shared_dirs: Mapping[str, Path] = _NO_FILES,
-        level: str | None = None,
+        shared_dir: Path | None = None,
+        level: str = levels.BWRAP,
+        accept_risk: str = "",
     ) -> None:
-        """``level`` forces one of ``levels.LEVELS``; None picks the strongest that works here."""
-        super().__init__(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
-                         shared_dirs=shared_dirs)
-        if level is None:
-            level = levels.strongest_level()
-        else:
-            levels.require_level(level)
+        """``level`` is one of ``levels.LEVELS``; one weaker than bwrap needs ``accept_risk``
+        to be its risk's name (``levels.RISKS``). Raises ``SandboxError`` when the level
+        may not, or cannot, run here: never a silent fallback."""
+        super().__init__(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
+                         shared_dir=shared_dir)
+        levels.require_level(level, accept_risk)
         self.level = level
-        self._binds_shared = level == levels.BWRAP
+        self._own_devices = level == levels.BWRAP and os.geteuid() == 0
+        self._overlay_view = level == levels.BWRAP
         if level == levels.BWRAP:
             self._user = sandbox_user(self._root)
         else:
@@ -87,7 +92,8 @@ class ConfinedSandbox(LocalSandbox):
         self._launcher = rlimit_launcher(limits, find_prlimit(), processes=level == levels.BWRAP)
         self._prefix = self._build_prefix() if confined else []
         # Looked up once: `which` on every exec would cost stat calls for nothing.
-        self._wrapper = levels.system_tool("bwrap" if level == levels.BWRAP else "unshare") if confined else None
+        self._bwrap: BwrapBinary | None = levels.find_bwrap()[0] if level == levels.BWRAP else None
+        self._unshare = levels.system_tool("unshare") if level == levels.NAMESPACES else None
         self._announced = False
 
     def _build_prefix(self) -> list[str]:
@@ -109,50 +115,55 @@ class ConfinedSandbox(LocalSandbox):
         """The uid and gid agent code runs as."""
         return self._user
 
+    def _links(self) -> dict[str, str]:
+        if self.level == levels.BWRAP:
+            return {"data": DATA, "shared": SHARED}
+        return super()._links()
+
+    def _view_paths(self) -> tuple[Path, str]:
+        if self.level == levels.BWRAP:
+            return Path(WORK), self.runtime.bin_dir
+        return super()._view_paths()
+
     async def start(self) -> None:
-        """Prepare the work dir, give it to the sandbox's uid, and log the isolation level."""
+        """Prepare the work dir and box, give the work dir to the sandbox's uid, log the level."""
         await super().start()
-        await asyncio.to_thread(hand_over, self._root, self._user, self._readonly_copies)
+        await asyncio.to_thread(hand_over, self._root, self._user)
         if not self._announced:
             self._announced = True
             log = logger.info if self.level == levels.BWRAP else logger.warning
             log("sandbox at %s: isolation %s", self._root, self.isolation)
 
     def _spawn_dir(self, run_dir: str) -> str:
-        # bwrap enters run_dir with --chdir inside the sandbox's own view: the host never
-        # chdirs through a path agent code controls.
-        return self._root if self.level == levels.BWRAP else run_dir
+        # bwrap enters run_dir with --chdir inside the sandbox's own view, from the host-owned
+        # box: the host never chdirs through a path agent code controls.
+        return self._box.root if self.level == levels.BWRAP else run_dir
 
     def _command(self, argv: list[str], run_dir: str) -> list[str]:
         inner = [*self._prefix, *self._launcher.wrap(argv)]
-        if self._wrapper is None:
-            return inner
-        if self.level == levels.BWRAP:
+        if self._bwrap is not None:
             outer = bwrap_argv(
-                self._wrapper,
-                workdir=self._root,
-                run_dir=run_dir,
-                readonly=self._readonly_copies,
+                self._bwrap,
+                box=self._box,
+                run_dir=WORK + run_dir[len(self._root):],
+                shared=self._shared_dir,
                 tmp_bytes=self.limits.tmp_bytes,
-                own_uid=self._user.dedicated,
                 runtime=self.runtime,
-                shared={os.path.join(self._root, name): str(src) for name, src in self._shared_dirs.items()},
+                as_root=self._user.dedicated,
             )
             return [*outer, *inner]
-        return [*unshare_argv(self._wrapper, as_root=self._user.uid == 0), *inner]
+        if self._unshare is not None:
+            return [*unshare_argv(self._unshare, as_root=self._user.uid == 0), *inner]
+        return inner
 
     def _pause_child(self, child: ChildProcess) -> None:
         child.pause()  # the wrapper's group, and the deadline
         if self.level != levels.PROCESS:
-            namespace = namespace_below(child.pgid)
-            if namespace is not None:
-                signal_namespace(namespace, signal.SIGSTOP)
+            signal_namespaces(namespaces_below(child.pgid), signal.SIGSTOP)
 
     def _resume_child(self, child: ChildProcess) -> None:
         if self.level != levels.PROCESS:
-            namespace = namespace_below(child.pgid)
-            if namespace is not None:
-                signal_namespace(namespace, signal.SIGCONT)
+            signal_namespaces(namespaces_below(child.pgid), signal.SIGCONT)
         child.resume()
 
 
@@ -163,11 +174,14 @@ def _host_ids() -> tuple[int, int]:
 def create_local_sandbox(
     *,
     workdir: Path,
-    readonly_files: Mapping[str, Path] = _NO_FILES,
+    data_files: Mapping[str, Path] = _NO_FILES,
     limits: SandboxLimits = SandboxLimits(),
     extra_env: Mapping[str, str] = _EMPTY,
-    shared_dirs: Mapping[str, Path] = _NO_FILES,
+    shared_dir: Path | None = None,
+    isolation: str = levels.BWRAP,
+    accept_risk: str = "",
 ) -> ConfinedSandbox:
-    """Registry factory of the ``local`` backend: the strongest isolation this host allows."""
-    return ConfinedSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
-                           shared_dirs=shared_dirs)
+    """Registry factory of the ``local`` backend, at ``isolation`` (bwrap unless a weaker
+    level's risk is accepted by name)."""
+    return ConfinedSandbox(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
+                           shared_dir=shared_dir, level=isolation, accept_risk=accept_risk)

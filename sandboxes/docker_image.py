@@ -24,6 +24,7 @@ from docker.types import Mount
 
 from sandboxes.docker_engine import LABEL_SANDBOX, engine_error
 from sandboxes.errors import SandboxError
+from sandboxes.layout import WORK
 from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
 
 logger = logging.getLogger(__name__)
@@ -31,12 +32,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_IMAGE = "aar-sandbox:latest"
 IMAGE_ENV = "AAR_SANDBOX_IMAGE"
 OFFLINE_REPOSITORY = "aar-sandbox-offline"
-CONTAINER_WORKDIR = "/workspace"
+CONTAINER_WORKDIR = WORK
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox")
-# /etc files of the host the offline image binds (the dynamic linker's cache, awk's
-# alternatives); passwd and group are the image's own.
-HOST_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
-_IMAGE_DIRS = ("bin", "etc", "tmp", "run", "proc", "sys", "dev", "root", "home", "workspace", "usr", "lib", "lib64")
+# /etc entries the offline image takes from the sandbox's box (copies of the host's: the
+# dynamic linker's cache, awk's alternatives) beside its generated passwd and group.
+BOX_ETC = ("passwd", "group", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
+_IMAGE_DIRS = ("bin", "etc", "tmp", "run", "proc", "sys", "dev", "root", "home", "work", "data", "shared", "runtime",
+               "usr")
+_HOST_LIB_DIRS = ("lib", "lib32", "lib64", "libx32")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,14 @@ def offline_rootfs(busybox: str) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name in _IMAGE_DIRS:
             _add_dir(tar, name, 0o1777 if name == "tmp" else 0o755)
+        for name in _HOST_LIB_DIRS:
+            # A merged-/usr host's /lib is a link into /usr: so it is in the image too, and a
+            # mask over /usr/lib/... cannot be walked around through a separate /lib.
+            host = f"/{name}"
+            if os.path.islink(host):
+                _add_link(tar, name, os.readlink(host))
+            elif os.path.isdir(host):
+                _add_dir(tar, name)
         with open(busybox, "rb") as f:
             _add_file(tar, "bin/busybox", f.read(), 0o755)
         names = set(applets.stdout.split()) - {"busybox"}
@@ -92,13 +103,11 @@ def offline_rootfs(busybox: str) -> bytes:
                 _add_link(tar, f"bin/{applet}", "busybox")
         if "bash" not in names:
             _add_link(tar, "bin/bash", "/usr/bin/bash")  # `#!/bin/bash` scripts, with the host /usr bound
-        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nsandbox:x:1000:1000::/workspace:/bin/sh\n")
-        _add_file(tar, "etc/group", b"root:x:0:\nsandbox:x:1000:\n")
-        for path in HOST_ETC:
-            if os.path.isdir(path):
-                _add_dir(tar, path.lstrip("/"))
+        for name in BOX_ETC:  # mount points of the box's etc entries
+            if os.path.isdir(f"/etc/{name}"):
+                _add_dir(tar, f"etc/{name}")
             else:
-                _add_file(tar, path.lstrip("/"), b"")
+                _add_file(tar, f"etc/{name}", b"")
     return buffer.getvalue()
 
 
@@ -156,23 +165,23 @@ def resolve_image(client: docker.DockerClient, requested: str | None = None) -> 
         raise engine_error("looking up the sandbox image", exc) from exc
 
 
-def host_runtime_mounts(runtime: AgentRuntime) -> list[Mount]:
-    """Read-only binds of the host's system dirs, the agent runtime and its base Python
-    (offline image), and empty read-only mounts over what must stay hidden (the base
-    install's site-packages, aar's own install).
+def host_runtime_mounts(runtime: AgentRuntime, etc: str) -> list[Mount]:
+    """Read-only binds of the host's system dirs, the sandbox's ``etc`` entries (from its box
+    at ``etc``), the agent runtime at ``/runtime`` (offline image), and empty read-only
+    mounts over what must stay hidden (the base install's site-packages).
 
-    Each lands at its host path: the runtime's ``python`` is a symlink into the base
-    install. Symlinked system dirs (merged /usr) are bound from their targets.
+    A symlinked system dir (merged /usr) is the image's own link, never a second bind.
     """
     mounts: list[Mount] = []
     for path in SYSTEM_DIRS:
-        if path in ("/usr", "/lib", "/lib64") and os.path.isdir(path):
-            mounts.append(Mount(path, os.path.realpath(path), type="bind", read_only=True))
-    for path in HOST_ETC:
-        if os.path.exists(path):
-            mounts.append(Mount(path, os.path.realpath(path), type="bind", read_only=True))
-    for path in runtime.binds():
-        mounts.append(Mount(path, path, type="bind", read_only=True))
+        if path in ("/usr", "/lib", "/lib64") and os.path.isdir(path) and not os.path.islink(path):
+            mounts.append(Mount(path, path, type="bind", read_only=True))
+    for name in BOX_ETC:
+        source = os.path.join(etc, name)
+        if os.path.lexists(source):
+            mounts.append(Mount(f"/etc/{name}", source, type="bind", read_only=True))
+    for host, inside in runtime.mounts():
+        mounts.append(Mount(inside, host, type="bind", read_only=True))
     for path in runtime.hidden:
         mounts.append(Mount(path, None, type="tmpfs", read_only=True, tmpfs_size=4096, tmpfs_mode=0o555))
     return mounts

@@ -1,9 +1,13 @@
 """The Docker sandbox: one locked-down container per agent, for the agent's lifetime.
 
 The container has no network, a read-only root, no capabilities, no privilege gain,
-a non-root user, memory, CPU and pids limits, a size-capped ``/tmp``; the work dir is
-bound read-write at ``/workspace`` and the read-only inputs are bound read-only over
-their copies. Execs stream their output; pause and resume freeze the whole container
+a non-root user, memory, CPU and pids limits, a size-capped ``/tmp``, and the fixed
+view of ``layout``: the work dir read-write at ``/work``, the inputs (copies in the
+sandbox's host-owned box) read-only at ``/data``, the shared folder at ``/shared``. A
+container that cannot be brought back to order is removed and a new one made from a
+fresh spec, never restarted.
+
+Execs stream their output; pause and resume freeze the whole container
 (cgroup freezer). Containers carry labels (campaign, work dir, owning process) so a
 crashed run's leftovers are found and removed: by the next start in the same work
 dir, and by ``prune_containers`` (``aar sandboxes prune``).
@@ -44,15 +48,8 @@ from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, resolve_imag
 from sandboxes.docker_spec import container_options
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
-from sandboxes.files import (
-    check_input_name,
-    ensure_tmp,
-    exec_dir,
-    place_mount_point,
-    prepare_workdir,
-    read_inside,
-    write_inside,
-)
+from sandboxes.files import ensure_tmp, exec_dir, place_link, prepare_workdir, read_inside, write_inside
+from sandboxes.layout import DATA, SHARED, box_for, check_data_name, prepare_box, read_root
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
 from sandboxes.output import OutputCapture
@@ -81,12 +78,12 @@ class DockerSandbox:
         self,
         *,
         workdir: Path,
-        readonly_files: Mapping[str, Path] = _NO_FILES,
+        data_files: Mapping[str, Path] = _NO_FILES,
         limits: SandboxLimits = SandboxLimits(),
         extra_env: Mapping[str, str] = _EMPTY,
         image: str | None = None,
         campaign: str | None = None,
-        shared_dirs: Mapping[str, Path] = _NO_FILES,
+        shared_dir: Path | None = None,
     ) -> None:
         """``image`` overrides the image choice (see ``docker_image.resolve_image``);
         ``campaign`` labels the container (default: the work dir's parent's name)."""
@@ -95,15 +92,13 @@ class DockerSandbox:
         # Real path: the host opens everything below it by descriptor, from this root.
         self.workdir: Path = Path(os.path.realpath(workdir))
         self._root = str(self.workdir)
+        self._box = box_for(self._root)
         check_env(extra_env, origin="sandbox extra_env")
         self._extra_env = dict(extra_env)
-        for name in readonly_files:
-            check_input_name(name)
-        self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
-        for name in shared_dirs:
-            check_input_name(name)
-        self._shared_dirs = {name: Path(os.path.realpath(src)) for name, src in shared_dirs.items()}
-        self._readonly_copies: set[str] = set()
+        for name in data_files:
+            check_data_name(name)
+        self._data_sources = {name: Path(src) for name, src in data_files.items()}
+        self._shared_dir = None if shared_dir is None else os.path.realpath(shared_dir)
         self._limits = limits
         self._requested_image = image
         self.campaign = campaign or self.workdir.parent.name
@@ -159,10 +154,7 @@ class DockerSandbox:
                 raise SandboxClosedError("the sandbox is closed")
             if self._started:
                 return
-            self._readonly_copies = await asyncio.to_thread(prepare_workdir, self._root, self._readonly_sources)
-            for name, host_dir in self._shared_dirs.items():
-                await asyncio.to_thread(place_mount_point, self._root, name, host_dir, link=False)
-            await asyncio.to_thread(hand_over, self._root, self._user, self._readonly_copies)
+            await asyncio.to_thread(self._prepare)
             client = await asyncio.to_thread(connect)
             self._client = client
             try:
@@ -182,18 +174,27 @@ class DockerSandbox:
             self._started = True
             logger.info("sandbox %s at %s: isolation %s", self.container_name, self._root, self.isolation)
 
+    def _prepare(self) -> None:
+        prepare_workdir(self._root)
+        # Copies, not hard links: a bind shows the host inode, and one inode in two
+        # containers would carry locks between them.
+        prepare_box(self._box, self._data_sources, uid=self._user.uid, gid=self._user.gid, devices=False,
+                    link=False)
+        for name, target in (("data", DATA), ("shared", SHARED)):
+            place_link(self._root, name, target)
+        hand_over(self._root, self._user)
+
     def _create_container(self, image: SandboxImage) -> Any:
         assert self._client is not None
         name = f"aar-{_name_part(self.campaign)}-{_name_part(self.workdir.name)}-{uuid.uuid4().hex[:8]}"
         options = container_options(
             image,
             name=name,
-            workdir=self._root,
-            readonly_copies=self._readonly_copies,
+            box=self._box,
             limits=self._limits,
             labels=sandbox_labels(campaign=self.campaign, workdir=self._root),
             runtime=self._runtime,
-            shared={name: str(src) for name, src in self._shared_dirs.items()},
+            shared=self._shared_dir,
         )
         try:
             return self._client.containers.run(image.name, **options)
@@ -323,7 +324,7 @@ class DockerSandbox:
         return code, timed_out
 
     async def _kill(self, run: DockerExec) -> None:
-        """Kill one exec's process group; restart the container if that cannot be done."""
+        """Kill one exec's process group; replace the container if that cannot be done."""
         while not self._resumed.is_set():  # a frozen container takes no exec (close() sets it)
             await self._resumed.wait()
         if self._closed or self._client is None:
@@ -334,25 +335,35 @@ class DockerSandbox:
                 kill_exec_group, self._client.api, self._container.id, run.pid_file, self._exec_user
             )
             if not killed and not self._closed:
-                logger.warning("could not kill an exec in %s; restarting the container", self.container_name)
+                logger.warning("could not kill an exec in %s; replacing the container", self.container_name)
                 try:
-                    await asyncio.to_thread(self._container.restart, timeout=0)
-                except (docker.errors.DockerException, OSError):
-                    logger.exception("restarting sandbox container %s failed", self.container_name)
+                    await self._recreate()
+                except (docker.errors.DockerException, OSError, SandboxError):
+                    logger.exception("replacing sandbox container %s failed", self.container_name)
         done, _ = await asyncio.wait({run.done}, timeout=KILL_WAIT_S)
         if not done:
             run.abort()  # a setsid'd straggler still holds the output open: stop listening
             await asyncio.wait({run.done}, timeout=KILL_WAIT_S)
 
+    async def _recreate(self) -> None:
+        """Remove the container and make a new one from a fresh spec: the same host-owned
+        sources and fixed targets, never anything the old container's processes left."""
+        assert self._image is not None
+        old = self._container
+        await asyncio.to_thread(_remove, old)
+        self._container = await asyncio.to_thread(self._create_container, self._image)
+        logger.info("sandbox container %s replaced by %s", old.name, self.container_name)
+
     async def write_file(self, path: str, content: str | bytes) -> None:
         """Write ``content`` (text as UTF-8) to ``path`` under the work dir, owned by the sandbox user."""
         self._ensure_usable()
-        await asyncio.to_thread(write_inside, self._root, path, content, self._readonly_copies, self._user.owner)
+        await asyncio.to_thread(write_inside, self._root, path, content, self._user.owner)
 
     async def read_file(self, path: str, *, max_bytes: int = 10_000_000) -> bytes:
         """Read ``path`` under the work dir; ``SandboxError`` if it exceeds ``max_bytes``."""
         self._ensure_usable()
-        return await asyncio.to_thread(read_inside, self._root, path, max_bytes)
+        root, inside = read_root(self._box, self._shared_dir, path)
+        return await asyncio.to_thread(read_inside, root, inside, max_bytes)
 
     async def pause(self) -> None:
         """Freeze the whole container (cgroup freezer) and every exec's timeout."""

@@ -1,21 +1,24 @@
 """What a sandbox container is allowed: the options it is created with.
 
 One place to read the whole lockdown: no network, read-only root, no capabilities,
-no privilege gain, memory/CPU/pids limits, rlimits, size-capped tmpfs, the work dir
-bound read-write and the read-only inputs bound read-only over their copies.
+no privilege gain, memory/CPU/pids limits, rlimits, size-capped tmpfs, and the fixed
+view of ``layout``: the work dir read-write at ``/work``, the box's inputs read-only at
+``/data``, the shared folder at ``/shared``, the box's own passwd and group. Every
+mount source is host-owned (the work dir is bound once, as a whole), and every mount
+target is a fixed path outside the work dir, so the engine resolves nothing agent
+code can change, whenever the container is made.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Collection, Mapping
-from pathlib import PurePosixPath
+from collections.abc import Mapping
 from typing import Any
 
 from docker.types import Mount, Ulimit
 
 from sandboxes.docker_exec import PID_DIR
 from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, host_runtime_mounts
+from sandboxes.layout import DATA, SHARED, Box
 from sandboxes.limits import CPU_HARD_GRACE_S, SandboxLimits
 from sandboxes.runtime import AgentRuntime
 
@@ -24,17 +27,13 @@ KEEPER_USER = "65534:65534"
 code must not reach it, or the container would stop with it."""
 
 
-def _mounts(
-    image: SandboxImage, workdir: str, readonly_copies: Collection[str], runtime: AgentRuntime | None,
-    shared: Mapping[str, str],
-) -> list[Mount]:
-    mounts = host_runtime_mounts(runtime) if image.host_runtime and runtime is not None else []
-    mounts.append(Mount(CONTAINER_WORKDIR, workdir, type="bind", read_only=False))
-    for copy in sorted(readonly_copies):
-        inside = str(PurePosixPath(CONTAINER_WORKDIR) / os.path.relpath(copy, workdir))
-        mounts.append(Mount(inside, copy, type="bind", read_only=True))
-    for name, host in sorted(shared.items()):
-        mounts.append(Mount(str(PurePosixPath(CONTAINER_WORKDIR) / name), host, type="bind", read_only=True))
+def _mounts(image: SandboxImage, box: Box, runtime: AgentRuntime | None, shared: str | None) -> list[Mount]:
+    mounts = host_runtime_mounts(runtime, box.etc) if image.host_runtime and runtime is not None else [
+        Mount(f"/etc/{name}", f"{box.etc}/{name}", type="bind", read_only=True) for name in ("passwd", "group")
+    ]
+    mounts.append(Mount(CONTAINER_WORKDIR, box.workdir, type="bind", read_only=False))
+    mounts.append(Mount(DATA, box.data, type="bind", read_only=True))
+    mounts.append(Mount(SHARED, shared or box.empty, type="bind", read_only=True))
     return mounts
 
 
@@ -54,12 +53,11 @@ def container_options(
     image: SandboxImage,
     *,
     name: str,
-    workdir: str,
-    readonly_copies: Collection[str],
+    box: Box,
     limits: SandboxLimits,
     labels: Mapping[str, str],
     runtime: AgentRuntime | None = None,
-    shared: Mapping[str, str] | None = None,
+    shared: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``containers.run(image.name, **options)``.
 
@@ -77,8 +75,9 @@ def container_options(
         "user": KEEPER_USER,
         "working_dir": CONTAINER_WORKDIR,
         "hostname": "sandbox",
+        "cgroupns": "private",  # /proc/self/cgroup shows "/", never the container id
         "labels": dict(labels),
-        "mounts": _mounts(image, workdir, readonly_copies, runtime, shared or {}),
+        "mounts": _mounts(image, box, runtime, shared),
         "tmpfs": {"/tmp": f"size={limits.tmp_bytes},mode=1777", PID_DIR: "size=1m,mode=1777"},
         "ulimits": _ulimits(limits),
         "environment": {"HOME": CONTAINER_WORKDIR},

@@ -14,20 +14,17 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sandboxes.errors import PathEscapeError, SandboxError, SandboxFileNotFoundError
 
 WORKDIR_MODE = 0o700
-READONLY_MODE = 0o444
 WRITE_MODE = 0o644
 DIR_MODE = 0o755
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
 
@@ -160,10 +157,9 @@ def write_inside(
     root: str,
     path: str,
     content: str | bytes,
-    readonly: set[str],
     owner: tuple[int, int] | None = None,
 ) -> None:
-    """Write a file under ``root``, creating its parents; read-only inputs are refused.
+    """Write a file under ``root``, creating its parents.
 
     ``owner`` (uid, gid), when given, is made the owner of the file and of the parents
     created here: a sandbox that runs as its own uid must be able to change what the
@@ -172,8 +168,6 @@ def write_inside(
     parts = split_relative(path)
     if not parts:
         raise SandboxError(f"cannot write {path!r}: it is the work dir itself")
-    if os.path.join(root, *parts) in readonly:  # no link is followed, so this is the real path
-        raise SandboxError(f"cannot write {path!r}: it is a read-only input of the sandbox")
     data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
     try:
         with open_dir(root, parts[:-1], create=True, owner=owner) as dir_fd:
@@ -201,44 +195,8 @@ def ensure_tmp(root: str, owner: tuple[int, int] | None = None) -> None:
         pass  # a child without a usable TMPDIR falls back to /tmp; not worth failing the exec
 
 
-def _place_readonly(root: str, name: str, source: Path) -> str:
-    """Copy the host file ``source`` to ``name`` under ``root`` (mode 0444); returns the copy's path.
-
-    Whatever sits at ``name`` (a copy from an earlier start, or a link agent code put
-    there) is removed first and the copy created with ``O_EXCL``, never through a link.
-    """
-    parts = split_relative(name)
-    if not parts:
-        raise PathEscapeError(f"path {name!r} does not name a file inside the sandbox work dir")
-    with open_dir(root, parts[:-1], create=True) as dir_fd:
-        try:
-            old = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            old = None
-        if old is not None:
-            if stat.S_ISDIR(old.st_mode):
-                raise SandboxError(f"cannot place a read-only input at {name!r}: a directory is there")
-            os.unlink(parts[-1], dir_fd=dir_fd)
-        fd = os.open(parts[-1], _CREATE_FLAGS, READONLY_MODE, dir_fd=dir_fd)
-        try:
-            with open(source, "rb") as src:  # the host's own file: a link here is the host's choice
-                while chunk := src.read(_CHUNK):
-                    _write_fd(fd, chunk)
-            os.fchmod(fd, READONLY_MODE)
-        finally:
-            os.close(fd)
-    return os.path.join(root, *parts)
-
-
-def prepare_workdir(root: str, readonly_files: Mapping[str, Path]) -> set[str]:
-    """Create the private work dir and copy the read-only inputs into it.
-
-    Returns the real paths of the copies. Inputs are copied, never linked, so the
-    agent can neither follow a link back to the host path nor modify the host file.
-    """
-    missing = sorted(str(src) for src in readonly_files.values() if not os.path.isfile(src))
-    if missing:
-        raise SandboxError(f"read-only input files not found: {', '.join(missing)}")
+def prepare_workdir(root: str) -> None:
+    """Create the private work dir (mode 0700) and its ``tmp/``; refuse a link or a non-directory."""
     try:
         if os.path.islink(root):
             raise PathEscapeError(f"the sandbox work dir {root} is a symlink")
@@ -249,13 +207,28 @@ def prepare_workdir(root: str, readonly_files: Mapping[str, Path]) -> set[str]:
     except OSError as exc:
         raise SandboxError(f"cannot create the sandbox work dir {root}: {exc.strerror or exc}") from exc
     ensure_tmp(root)
-    copies: set[str] = set()
-    for name, source in readonly_files.items():
+
+
+def place_link(root: str, name: str, target: str) -> None:
+    """A symlink ``name`` (one component) under ``root`` to ``target``, for agent code to follow.
+
+    A link already there is replaced; anything else the agent put there is left alone
+    (it is the agent's to keep). The host itself never follows the link: every host
+    access to the work dir refuses links.
+    """
+    parts = split_relative(name)
+    if len(parts) != 1:
+        raise SandboxError(f"a link in the work dir must be one name, not {name!r}")
+    with open_dir(root, []) as fd:
         try:
-            copies.add(_place_readonly(root, name, source))
-        except OSError as exc:
-            raise SandboxError(f"cannot copy read-only input {name!r} from {source}: {exc.strerror or exc}") from exc
-    return copies
+            old = os.stat(parts[0], dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            old = None
+        if old is not None:
+            if not stat.S_ISLNK(old.st_mode):
+                return
+            os.unlink(parts[0], dir_fd=fd)
+        os.symlink(target, parts[0], dir_fd=fd)
 
 
 def snapshot_files(
@@ -337,12 +310,6 @@ def exec_dir(root: str, cwd: str) -> str:
     return os.path.join(root, *parts)
 
 
-def check_input_name(name: str) -> None:
-    """Refuse a read-only input name that does not name a file inside the work dir."""
-    if not split_relative(name):
-        raise PathEscapeError(f"path {name!r} does not name a file inside the sandbox work dir")
-
-
 def list_tree(root: str, path: str, *, max_depth: int, max_entries: int) -> list[tuple[str, str, int]]:
     """(relative path, kind, size) under ``path`` in ``root``, by descriptor: links are
     listed as links, never followed; at most ``max_entries`` rows, ``max_depth`` levels."""
@@ -376,31 +343,3 @@ def list_tree(root: str, path: str, *, max_depth: int, max_entries: int) -> list
     except OSError as exc:
         raise _os_error("list", path, exc) from exc
     return rows
-
-
-def place_mount_point(root: str, name: str, host_dir: Path, *, link: bool) -> None:
-    """Make ``name`` (one component) under ``root`` ready for a read-only view of ``host_dir``.
-
-    ``link=False``: an empty directory to bind over (what was there is removed if it is
-    not a directory; a directory's contents are hidden by the bind). ``link=True`` (levels
-    with no filesystem isolation, where a bind is impossible): a symlink to ``host_dir``;
-    the host itself never follows it (every host access here refuses links).
-    """
-    parts = split_relative(name)
-    if len(parts) != 1:
-        raise SandboxError(f"a shared folder must be one name in the work dir, not {name!r}")
-    with open_dir(root, []) as fd:
-        try:
-            old = os.stat(parts[0], dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            old = None
-        if old is not None and not (stat.S_ISDIR(old.st_mode) and not link):
-            if stat.S_ISDIR(old.st_mode):
-                raise SandboxError(f"cannot place the shared folder {name!r}: a directory is in the way")
-            os.unlink(parts[0], dir_fd=fd)
-            old = None
-        if old is None:
-            if link:
-                os.symlink(str(host_dir), parts[0], dir_fd=fd)
-            else:
-                os.mkdir(parts[0], DIR_MODE, dir_fd=fd)

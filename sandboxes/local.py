@@ -25,14 +25,14 @@ from types import MappingProxyType
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
 from sandboxes.files import (
-    check_input_name,
     ensure_tmp,
     exec_dir,
-    place_mount_point,
+    place_link,
     prepare_workdir,
     read_inside,
     write_inside,
 )
+from sandboxes.layout import box_for, check_data_name, prepare_box, read_root
 from sandboxes.limits import SandboxLimits, find_prlimit, rlimit_launcher
 from sandboxes.output import OutputCapture
 from sandboxes.process import ChildProcess
@@ -88,26 +88,25 @@ class LocalSandbox:
         self,
         *,
         workdir: Path,
-        readonly_files: Mapping[str, Path] = _NO_FILES,
+        data_files: Mapping[str, Path] = _NO_FILES,
         limits: SandboxLimits = SandboxLimits(),
         extra_env: Mapping[str, str] = _EMPTY,
-        shared_dirs: Mapping[str, Path] = _NO_FILES,
+        shared_dir: Path | None = None,
     ) -> None:
-        """``shared_dirs`` maps a folder name in the work dir to a host dir seen read-only there."""
+        """``data_files`` maps a path under ``/data`` to the host file seen read-only there;
+        ``shared_dir`` is a host dir seen read-only (live) at ``/shared``."""
         if os.path.islink(workdir):
             raise SandboxError(f"the sandbox work dir {workdir} is a symlink; give the real directory")
         # Real path: the host opens everything below it by descriptor, from this root.
         self.workdir: Path = Path(os.path.realpath(workdir))
         self._root = str(self.workdir)
+        self._box = box_for(self._root)
         check_env(extra_env, origin="sandbox extra_env")
         self._extra_env = dict(extra_env)
-        for name in readonly_files:
-            check_input_name(name)  # refuse escaping names before anything runs
-        self._readonly_sources = {name: Path(src) for name, src in readonly_files.items()}
-        for name in shared_dirs:
-            check_input_name(name)
-        self._shared_dirs = {name: Path(os.path.realpath(src)) for name, src in shared_dirs.items()}
-        self._readonly_copies: set[str] = set()
+        for name in data_files:
+            check_data_name(name)  # refuse escaping names before anything runs
+        self._data_sources = {name: Path(src) for name, src in data_files.items()}
+        self._shared_dir = None if shared_dir is None else os.path.realpath(shared_dir)
         self._owner: tuple[int, int] | None = None  # (uid, gid) given what the host writes
         self._limits = limits
         self._launcher = rlimit_launcher(limits, find_prlimit())
@@ -138,20 +137,39 @@ class LocalSandbox:
         return self._runtime
 
     async def start(self) -> None:
-        """Create the work dir (mode 0700), copy the read-only inputs and find (or build,
-        once per host) the agent runtime. Idempotent."""
+        """Create the work dir (mode 0700) and the box beside it (inputs, ``etc``), and find
+        (or build, once per host) the agent runtime. Idempotent."""
         async with self._start_lock:
             if self._closed:
                 raise SandboxClosedError("the sandbox is closed")
             if self._started:
                 return
             self._runtime = await asyncio.to_thread(agent_runtime)
-            self._readonly_copies = await asyncio.to_thread(
-                prepare_workdir, self._root, self._readonly_sources
-            )
-            for name, host_dir in self._shared_dirs.items():
-                await asyncio.to_thread(place_mount_point, self._root, name, host_dir, link=not self._binds_shared)
+            await asyncio.to_thread(self._prepare)
             self._started = True
+
+    def _prepare(self) -> None:
+        prepare_workdir(self._root)
+        uid, gid = self._owner or (os.getuid(), os.getgid())
+        # Hard links only where agent code sees them through an overlay: at a level that shows
+        # the host's filesystem, a link would let agent code write the host's own input file.
+        prepare_box(self._box, self._data_sources, uid=uid, gid=gid, devices=self._own_devices,
+                    link=self._overlay_view)
+        # Agent code reads data/ and shared/ relative to its work dir; in a confined view
+        # they point at the fixed mounts, here at the host's (nothing is isolated here).
+        for name, target in self._links().items():
+            place_link(self._root, name, target)
+
+    _own_devices = False  # only a confined view has device nodes of its own
+    _overlay_view = False  # only a confined view shows inputs through overlays
+
+    def _links(self) -> dict[str, str]:
+        """Links placed in the work dir: name -> target, as agent code resolves it."""
+        return {"data": self._box.data, "shared": self._shared_dir or self._box.empty}
+
+    def _view_paths(self) -> tuple[Path, str]:
+        """(HOME, PATH's runtime bin) as agent code sees them."""
+        return self.workdir, self.runtime.host_bin_dir
 
     def _ensure_usable(self) -> None:
         if self._closed:
@@ -177,7 +195,8 @@ class LocalSandbox:
         argv = check_argv(cmd)
         self._ensure_usable()
         budget = exec_budget(timeout_s, self._limits.timeout_s)
-        child_env = build_env(self.workdir, extra_env=self._extra_env, exec_env=env, python_bin=self.runtime.bin_dir)
+        home, python_bin = self._view_paths()
+        child_env = build_env(home, extra_env=self._extra_env, exec_env=env, python_bin=python_bin)
         run_dir = exec_dir(self._root, cwd)
         await self._resumed.wait()
         self._ensure_usable()  # close() may have run while we waited
@@ -223,8 +242,6 @@ class LocalSandbox:
             duration_s=time.monotonic() - started,
         )
 
-    _binds_shared = False  # this level cannot bind: shared folders are symlinks (nothing is isolated here)
-
     def _spawn_dir(self, run_dir: str) -> str:
         """The host dir the spawned process starts in; confining subclasses that enter
         ``run_dir`` themselves (inside their own view) start from the work dir's root."""
@@ -252,12 +269,13 @@ class LocalSandbox:
     async def write_file(self, path: str, content: str | bytes) -> None:
         """Write ``content`` (text as UTF-8) to ``path`` under the work dir, creating parents."""
         self._ensure_usable()
-        await asyncio.to_thread(write_inside, self._root, path, content, self._readonly_copies, self._owner)
+        await asyncio.to_thread(write_inside, self._root, path, content, self._owner)
 
     async def read_file(self, path: str, *, max_bytes: int = 10_000_000) -> bytes:
         """Read ``path`` under the work dir; ``SandboxError`` if it exceeds ``max_bytes``."""
         self._ensure_usable()
-        return await asyncio.to_thread(read_inside, self._root, path, max_bytes)
+        root, inside = read_root(self._box, self._shared_dir, path)
+        return await asyncio.to_thread(read_inside, root, inside, max_bytes)
 
     async def pause(self) -> None:
         """SIGSTOP every running exec's group and freeze its timeout; later execs wait."""

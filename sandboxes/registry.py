@@ -10,6 +10,7 @@ from typing import Protocol
 from sandboxes.confined import create_local_sandbox
 from sandboxes.environment import check_env
 from sandboxes.errors import SandboxError, UnknownSandboxError
+from sandboxes.levels import BWRAP, check_request, require_level
 from sandboxes.limits import SandboxLimits
 from sandboxes.protocol import Sandbox
 
@@ -24,39 +25,46 @@ class SandboxFactory(Protocol):
         self,
         *,
         workdir: Path,
-        readonly_files: Mapping[str, Path],
+        data_files: Mapping[str, Path],
         limits: SandboxLimits,
         extra_env: Mapping[str, str],
-        shared_dirs: Mapping[str, Path] = ...,
+        shared_dir: Path | None,
+        isolation: str,
+        accept_risk: str,
     ) -> Sandbox: ...
 
 
 def create_docker_sandbox(
     *,
     workdir: Path,
-    readonly_files: Mapping[str, Path] = _NO_FILES,
+    data_files: Mapping[str, Path] = _NO_FILES,
     limits: SandboxLimits = SandboxLimits(),
     extra_env: Mapping[str, str] = _EMPTY,
-    shared_dirs: Mapping[str, Path] = _NO_FILES,
+    shared_dir: Path | None = None,
+    isolation: str = BWRAP,
+    accept_risk: str = "",
 ) -> Sandbox:
     """Registry factory of the ``docker`` backend.
 
+    A container is at least as strong as the local ``bwrap`` level, so any level asked
+    for is met (a weaker one's risk must still be named, as for every backend).
     Imports the docker SDK only now, so ``import sandboxes`` works on machines without
     it; the engine itself is first contacted by ``start()``.
     """
+    check_request(isolation, accept_risk)
     try:
         from sandboxes.docker_sandbox import DockerSandbox
     except ImportError as exc:
         raise SandboxError(
             f"the docker sandbox needs the docker Python package (pip install docker): {exc}"
         ) from exc
-    return DockerSandbox(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
-                         shared_dirs=shared_dirs)
+    return DockerSandbox(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
+                         shared_dir=shared_dir)
 
 
 SANDBOX_BACKENDS: dict[str, SandboxFactory] = {"local": create_local_sandbox, "docker": create_docker_sandbox}
-"""Backend name -> factory. Add to it with ``register_backend``. ``local`` is the strongest
-isolation level this host allows (bwrap, namespaces, process; see ``levels``)."""
+"""Backend name -> factory. Add to it with ``register_backend``. ``local`` runs at the
+isolation level asked (bwrap unless a weaker one's risk is named; see ``levels``)."""
 
 
 def register_backend(name: str, factory: SandboxFactory) -> None:
@@ -73,27 +81,31 @@ def create_sandbox(
     backend: str,
     *,
     workdir: Path,
-    readonly_files: Mapping[str, Path] = _NO_FILES,
+    data_files: Mapping[str, Path] = _NO_FILES,
     limits: SandboxLimits = SandboxLimits(),
     extra_env: Mapping[str, str] = _EMPTY,
-    shared_dirs: Mapping[str, Path] = _NO_FILES,
+    shared_dir: Path | None = None,
+    isolation: str = BWRAP,
+    accept_risk: str = "",
 ) -> Sandbox:
     """Create an unstarted sandbox of the named backend; call ``start()`` before use.
 
-    ``readonly_files`` maps a path inside the work dir to a host file copied there
-    read-only; ``shared_dirs`` maps a folder name in the work dir to a host dir the
-    sandbox sees read-only there (live: what the host adds later appears). ``extra_env`` adds variables to every exec; names that look like
-    secrets are refused for every backend, here, before the backend sees them.
+    Every backend shows the same fixed view (see ``layout``): the work dir at ``/work``,
+    ``data_files`` (path under ``/data`` -> host file) read-only at ``/data``, and
+    ``shared_dir`` read-only and live at ``/shared`` (what the host adds later appears);
+    ``data`` and ``shared`` links in the work dir point there. ``isolation`` is the
+    least a sandbox may run at: one weaker than ``bwrap`` needs ``accept_risk`` to name
+    its risk (``levels.RISKS``). ``extra_env`` adds variables to every exec; names that
+    look like secrets are refused for every backend, here, before the backend sees them.
     """
     factory = SANDBOX_BACKENDS.get(backend.strip().lower())
     if factory is None:
         known = ", ".join(available_backends()) or "none"
         raise UnknownSandboxError(f"unknown sandbox backend {backend!r} (known: {known})")
     check_env(extra_env, origin="sandbox extra_env")
-    if shared_dirs:  # only then: a factory written before shared folders existed keeps working
-        return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env,
-                       shared_dirs=shared_dirs)
-    return factory(workdir=workdir, readonly_files=readonly_files, limits=limits, extra_env=extra_env)  # type: ignore[call-arg]
+    check_request(isolation, accept_risk)
+    return factory(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
+                   shared_dir=shared_dir, isolation=isolation, accept_risk=accept_risk)
 
 
 def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = False) -> list[str]:
@@ -109,11 +121,13 @@ def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = 
     return prune_containers(campaign, orphans_only=orphans_only)
 
 
-def check_backend(backend: str) -> None:
-    """Fail fast, before any work, if ``backend`` cannot run here (e.g. no Docker engine).
+def check_backend(backend: str, isolation: str = BWRAP, accept_risk: str = "") -> None:
+    """Fail fast, before any work, if ``backend`` cannot run here at ``isolation`` (no
+    Docker engine; no working bubblewrap; a weaker level whose risk is not named).
 
-    Raises ``UnknownSandboxError`` for an unknown name and ``SandboxUnavailableError``
-    when the backend's engine does not answer. Blocking (one ping at most).
+    Raises ``UnknownSandboxError`` for an unknown name, ``SandboxUnavailableError`` when
+    the backend's engine does not answer, and ``SandboxError`` naming the fix when the
+    local level may not or cannot run. Blocking (one ping or one probe at most).
     """
     name = backend.strip().lower()
     if name not in SANDBOX_BACKENDS:
@@ -124,4 +138,7 @@ def check_backend(backend: str) -> None:
             from sandboxes.docker_engine import connect
         except ImportError as exc:
             raise SandboxError(f"the docker sandbox needs the docker Python package (pip install docker): {exc}") from exc
+        check_request(isolation, accept_risk)
         connect().close()
+    elif name == "local":
+        require_level(isolation, accept_risk)

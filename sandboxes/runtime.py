@@ -6,10 +6,16 @@ does not run the host's virtualenv: it runs an *agent runtime*, a virtualenv bui
 here from the allow-listed distributions (``AGENT_DISTRIBUTIONS`` and what they
 require) and cached under ``$AAR_CACHE_DIR/agent-runtime/<key>``. Files are
 hard-linked from the host's install where the filesystem allows (no extra disk),
-copied otherwise. The runtime's interpreter is a symlink into the base Python
-install, so a sandbox binds the base install read-only as well; every site-packages
-folder of the base install, and the folder aar itself is installed in, are masked
-(``hidden``) wherever they lie inside something a sandbox can see.
+copied otherwise.
+
+Every sandbox sees the runtime at the same fixed place, whatever the host's layout:
+the virtualenv at ``/runtime/venv`` and the base Python install it links to at
+``/runtime/python`` (a base install under ``/usr`` stays where it is, inside the
+system dirs). So the virtualenv is built twice over one site-packages: ``venv/``,
+whose interpreter link and ``pyvenv.cfg`` name the in-sandbox places, and ``host/``,
+which names the host's, for the isolation levels that show agent code the host
+filesystem. Every site-packages folder of the base install, and the folder aar itself
+is installed in, are masked (``hidden``, in-sandbox paths) wherever a sandbox could see them.
 """
 
 from __future__ import annotations
@@ -55,32 +61,51 @@ def _is_under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
+RUNTIME_MOUNT = "/runtime"
+"""Where every sandbox sees the agent runtime: ``venv/`` and ``python/`` (the base install)."""
+VENV_MOUNT = f"{RUNTIME_MOUNT}/venv"
+PYTHON_MOUNT = f"{RUNTIME_MOUNT}/python"
+
+
 @dataclass(frozen=True)
 class AgentRuntime:
-    """A built agent runtime and what a sandbox must bind and mask to run it."""
+    """A built agent runtime and what a sandbox must mount and mask to run it."""
 
     root: str
-    """The runtime virtualenv (real path); bound read-only at the same path."""
-    base_dirs: tuple[str, ...]
-    """Dirs of the base Python install outside ``SYSTEM_DIRS`` (its interpreter and stdlib)."""
+    """The sandbox view of the runtime virtualenv (real host path), seen at ``VENV_MOUNT``."""
+    host_root: str
+    """The same virtualenv as the host sees it (its interpreter link names host paths), for the
+    isolation levels without a filesystem of their own."""
+    base_dir: str | None
+    """The base Python install (host path) seen at ``PYTHON_MOUNT``; None when it lies in ``/usr``."""
     hidden: tuple[str, ...]
-    """Dirs inside visible binds that are masked with an empty read-only mount."""
+    """In-sandbox dirs masked with an empty read-only mount (site-packages of the base install)."""
+    host_hidden: tuple[str, ...]
+    """The same, as host paths (where a sandbox binds host dirs at their own paths)."""
     distributions: tuple[str, ...]
     """``name==version`` of every distribution in the runtime."""
 
     @property
     def bin_dir(self) -> str:
-        """The runtime's ``bin``: first on a sandbox's PATH, so ``python`` is the runtime's."""
-        return os.path.join(self.root, "bin")
+        """The runtime's ``bin`` inside a sandbox: first on PATH, so ``python`` is the runtime's."""
+        return f"{VENV_MOUNT}/bin"
+
+    @property
+    def host_bin_dir(self) -> str:
+        """The runtime's ``bin`` for agent code that runs on the host's filesystem."""
+        return os.path.join(self.host_root, "bin")
 
     @property
     def python(self) -> str:
-        """The runtime's interpreter."""
-        return os.path.join(self.bin_dir, "python")
+        """The runtime's interpreter, inside a sandbox."""
+        return f"{self.bin_dir}/python"
 
-    def binds(self) -> tuple[str, ...]:
-        """Every host dir to bind read-only for this runtime, outermost first."""
-        return (*self.base_dirs, self.root)
+    def mounts(self) -> tuple[tuple[str, str], ...]:
+        """(host dir, in-sandbox dir) pairs to mount read-only for this runtime."""
+        pairs = [(self.root, VENV_MOUNT)]
+        if self.base_dir is not None:
+            pairs.insert(0, (self.base_dir, PYTHON_MOUNT))
+        return tuple(pairs)
 
 
 def default_cache_root() -> Path:
@@ -125,16 +150,18 @@ def runtime_distributions(names: tuple[str, ...] = AGENT_DISTRIBUTIONS) -> list[
     return [found[name] for name in sorted(found)]
 
 
+_LAYOUT = "2"  # venv/ + host/ over one site-packages, mounted at RUNTIME_MOUNT
+
+
 def _runtime_key(dists: list[metadata.Distribution]) -> str:
-    parts = [sys.version, os.path.realpath(getattr(sys, "_base_executable", sys.executable))]
+    parts = [_LAYOUT, sys.version, _base_executable()]
     for dist in dists:
         parts.append(f"{_canonical(dist.metadata['Name'])}=={dist.version}@{dist.locate_file('')}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def _site_packages(root: str) -> str:
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return os.path.join(root, "lib", version, "site-packages")
+    return os.path.join(root, "lib", _python_name(), "site-packages")
 
 
 def _link_or_copy(source: str, dest: str) -> None:
@@ -177,22 +204,78 @@ def _make_readable(root: str) -> None:
                     os.chmod(path, mode | 0o444)
 
 
+def _python_name() -> str:
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _base_executable() -> str:
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+def base_python_dir() -> str | None:
+    """The base install's one dir outside ``SYSTEM_DIRS`` (interpreter and stdlib), or None
+    when the base install lies inside them (a distribution's ``/usr/bin/python3``).
+
+    Raises ``SandboxError`` for an install split over several such dirs: a sandbox mounts
+    exactly one at ``PYTHON_MOUNT``.
+    """
+    dirs = base_python_dirs()
+    if not dirs:
+        return None
+    if len(dirs) > 1:
+        raise SandboxError(
+            f"the base Python install is split over {', '.join(dirs)}; the agent runtime needs one "
+            "prefix (use a Python whose prefix and exec prefix are one folder)"
+        )
+    if not _is_under(_base_executable(), dirs[0]):
+        raise SandboxError(f"the base Python's interpreter {_base_executable()} lies outside its prefix {dirs[0]}")
+    return dirs[0]
+
+
+def _in_sandbox(host_path: str, base_dir: str | None) -> str:
+    """Where a sandbox sees ``host_path`` of the base install."""
+    if base_dir is not None and _is_under(host_path, base_dir):
+        return PYTHON_MOUNT + host_path[len(base_dir):]
+    return host_path
+
+
+def _sandbox_venv(root: str, host_venv: str, base_dir: str | None) -> None:
+    """The virtualenv as a sandbox sees it at ``VENV_MOUNT``: its interpreter links and
+    ``pyvenv.cfg`` name ``PYTHON_MOUNT``; its site-packages is the only real one (the host
+    view links to it)."""
+    python = _in_sandbox(_base_executable(), base_dir)
+    os.makedirs(os.path.join(root, "bin"))
+    for name in ("python", "python3", _python_name()):
+        os.symlink(python, os.path.join(root, "bin", name))
+    with open(os.path.join(root, "pyvenv.cfg"), "w", encoding="utf-8") as f:
+        f.write(f"home = {os.path.dirname(python)}\ninclude-system-site-packages = false\n"
+                f"version = {'.'.join(map(str, sys.version_info[:3]))}\n")
+    os.makedirs(os.path.dirname(_site_packages(root)))
+    os.rename(_site_packages(host_venv), _site_packages(root))
+    os.symlink(os.path.relpath(_site_packages(root), os.path.dirname(_site_packages(host_venv))),
+               _site_packages(host_venv))
+
+
 def build_runtime(cache_root: Path, names: tuple[str, ...] = AGENT_DISTRIBUTIONS) -> str:
-    """Build (or find) the runtime for ``names`` under ``cache_root``; returns its real path.
+    """Build (or find) the runtime for ``names`` under ``cache_root``; returns its real path
+    (holding ``venv/``, the sandbox view, and ``host/``, the host view).
 
     Built in a temporary sibling and renamed into place, so a crash never leaves a
     half-built runtime in use and two processes building at once both end up with one.
     Blocking: seconds with hard links, longer when the files must be copied.
     """
     dists = runtime_distributions(names)
+    base_dir = base_python_dir()
     cache_root.mkdir(parents=True, exist_ok=True)
     final = cache_root / _runtime_key(dists)
     if (final / _COMPLETE).is_file():
         return os.path.realpath(final)
     work = tempfile.mkdtemp(prefix=".building-", dir=cache_root)
     try:
-        venv.EnvBuilder(symlinks=True, with_pip=False, clear=False).create(work)
-        count = _populate(_site_packages(work), dists)
+        host_venv = os.path.join(work, "host")
+        venv.EnvBuilder(symlinks=True, with_pip=False, clear=False).create(host_venv)
+        count = _populate(_site_packages(host_venv), dists)
+        _sandbox_venv(os.path.join(work, "venv"), host_venv, base_dir)
         described = [f"{dist.metadata['Name']}=={dist.version}" for dist in dists]
         with open(os.path.join(work, _COMPLETE), "w", encoding="utf-8") as f:
             json.dump({"distributions": described, "files": count}, f)
@@ -279,19 +362,21 @@ def agent_runtime(cache_root: Path | None = None) -> AgentRuntime:
     root_dir = cache_root or default_cache_root()
     key = str(root_dir)
     with _lock:
-        if key in _cached and os.path.isfile(os.path.join(_cached[key].root, _COMPLETE)):
+        if key in _cached and os.path.isfile(os.path.join(_cached[key].root, "..", _COMPLETE)):
             return _cached[key]
         root = build_runtime(root_dir)
-        base_dirs = base_python_dirs()
-        visible = (*SYSTEM_DIRS, *base_dirs, root)
+        base_dir = base_python_dir()
+        host_visible = (*SYSTEM_DIRS, *((base_dir,) if base_dir else ()))
         stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
-        base_exe = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+        host_hidden = _hidden_dirs(host_visible, (root, stdlib, _base_executable()))
         with open(os.path.join(root, _COMPLETE), encoding="utf-8") as f:
             described = tuple(json.load(f)["distributions"])
         runtime = AgentRuntime(
-            root=root,
-            base_dirs=base_dirs,
-            hidden=_hidden_dirs(visible, (root, stdlib, base_exe)),
+            root=os.path.join(root, "venv"),
+            host_root=os.path.join(root, "host"),
+            base_dir=base_dir,
+            hidden=tuple(_in_sandbox(path, base_dir) for path in host_hidden),
+            host_hidden=host_hidden,
             distributions=described,
         )
         _cached[key] = runtime

@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no UI; print progress lines")
     run.add_argument("--testbed", help=f"research problem (default {DEFAULT_TESTBED})")
     run.add_argument("--sandbox", help="sandbox backend (default local)")
+    run.add_argument("--isolation", choices=("bwrap", "namespaces", "process"),
+                     help="the least isolation agent code may run at (default bwrap; weaker ones show agent "
+                          "code the host, and need --accept-isolation-risk)")
+    run.add_argument("--accept-isolation-risk", metavar="RISK",
+                     help="run below bwrap, naming the risk: host-files-visible (namespaces), "
+                          "host-files-network-and-processes-visible (process)")
     run.add_argument("--experiments", type=_positive, help="scored submissions per agent")
     run.add_argument("--limit", type=_positive, help="use only this many testbed items")
     run.add_argument("--max-wall", type=float, help="wall-clock budget in seconds")
@@ -129,7 +135,7 @@ def _validate_campaign(settings: AarSettings) -> None:
 
         raise UsageError(missing_key_message())
     resolve_spec(settings.testbed)  # unknown names and unusable user data fail here, not later
-    check_backend(settings.sandbox)
+    check_backend(settings.sandbox, settings.isolation, settings.accept_isolation_risk)
 
 
 def _new_store_path(settings: AarSettings, db: Path | None) -> Path:
@@ -155,6 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         testbed=args.testbed,
         sandbox=args.sandbox,
+        isolation=args.isolation,
+        accept_isolation_risk=args.accept_isolation_risk,
         experiments_per_agent=args.experiments,
         testbed_limit=args.limit,
         max_wall_s=args.max_wall,
@@ -165,8 +173,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    given = [flag for flag in ("campaign", "agents", "researcher", "model", "testbed", "sandbox", "experiments",
-                               "limit", "max_wall", "db") if getattr(args, flag) is not None]
+    given = [flag for flag in ("campaign", "agents", "researcher", "model", "testbed", "sandbox", "isolation",
+                               "accept_isolation_risk", "experiments", "limit", "max_wall", "db")
+             if getattr(args, flag) is not None]
     if given:
         raise UsageError(f"--resume continues a campaign with its own settings; drop --{given[0].replace('_', '-')}")
     return _drive(None, args.resume, headless=args.headless, resume=True)
@@ -416,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        print(f"aar: error: setting {where}: {first['msg']}", file=sys.stderr)
+        message = first["msg"].removeprefix("Value error, ")
+        print(f"aar: error: setting {where}: {message}" if where else f"aar: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

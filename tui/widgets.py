@@ -246,6 +246,8 @@ class CampaignSummary(OneLine):
         if view.sandbox_backend:
             level = view.sandbox_isolation.split(" (")[0]
             parts.append(f"sandbox {view.sandbox_backend}" + (f": {level}" if level else ""))
+        if view.isolation_risk:
+            parts.append(f"[bold white on red] WEAK ISOLATION: {view.isolation_risk} [/]")
         parts.append(f"{fmt_tokens(view.tokens)} tokens ${view.cost_usd:.2f}")
         waiting = len(view.approvals)
         parts.append(f"[bold black on yellow] {waiting} awaiting approval [/]" if waiting else "0 awaiting approval")

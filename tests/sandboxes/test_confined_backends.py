@@ -11,10 +11,13 @@ import pytest
 from sandboxes import PathEscapeError, Sandbox, SandboxClosedError, SandboxError
 from tests.sandboxes.conftest import ConfinedMaker
 
+# The host's "stop" is looked for by listing the dir: a confined exec sees the work dir
+# through an overlay, which may keep a name it looked up and missed as missing while
+# the command runs (what the host writes shows to the next command in any case).
 COUNTER = """
 import os, time
 n = 0
-while not os.path.exists("stop"):
+while "stop" not in os.listdir("."):
     n += 1
     with open("count.tmp", "w") as f:
         f.write(str(n))
@@ -81,7 +84,7 @@ async def test_files_written_by_the_host_are_the_agents_and_inputs_stay_read_onl
 ) -> None:
     source = tmp_path / "weak_labels.json"
     source.write_text("[0.2, 0.9]")
-    sandbox = await make_confined(readonly_files={"data/weak.json": source})
+    sandbox = await make_confined(data_files={"weak.json": source})
     await sandbox.write_file("notes/plan.md", "v1")
     script = (
         "echo v2 > notes/plan.md && echo made > notes/new.txt && cat notes/plan.md; "
@@ -92,8 +95,9 @@ async def test_files_written_by_the_host_are_the_agents_and_inputs_stay_read_onl
     assert result.stdout == "v2\n[0.2, 0.9]\nINPUT READ-ONLY\n[0.2, 0.9]"
     assert await sandbox.read_file("notes/new.txt") == b"made\n"
     assert source.read_text() == "[0.2, 0.9]"
-    with pytest.raises(SandboxError, match="read-only input"):
-        await sandbox.write_file("data/weak.json", "x")
+    assert await sandbox.read_file("data/weak.json") == b"[0.2, 0.9]" == await sandbox.read_file("/data/weak.json")
+    with pytest.raises(SandboxError, match="symlink"):
+        await sandbox.write_file("data/weak.json", "x")  # the host never writes through the agent's link
 
 
 async def test_pause_freezes_a_running_process_and_resume_continues_it(confined: Sandbox) -> None:
@@ -161,11 +165,11 @@ async def test_hostile_shared_folder_is_live_and_read_only(make_confined: Confin
     shared = tmp_path / "shared-storage"
     (shared / "agent-2" / "post-1").mkdir(parents=True)
     (shared / "agent-2" / "post-1" / "train.py").write_text("print('shared')\n")
-    sandbox = await make_confined(shared_dirs={"shared": shared})
+    sandbox = await make_confined(shared_dir=shared)
     seen = await sandbox.exec(["cat", "shared/agent-2/post-1/train.py"])
     assert seen.returncode == 0 and seen.stdout == "print('shared')\n"
-    for attack in ("echo x > shared/agent-2/post-1/train.py", "touch shared/new", "rm -rf shared/agent-2",
-                   "mv shared gone", "chmod 777 shared"):
+    for attack in ("echo x > shared/agent-2/post-1/train.py", "touch /shared/new", "rm -rf /shared/agent-2",
+                   "mv /shared /gone", "chmod 777 /shared"):
         result = await sandbox.exec(["bash", "-c", attack])
         assert result.returncode != 0, attack
     assert (shared / "agent-2" / "post-1" / "train.py").read_text() == "print('shared')\n"

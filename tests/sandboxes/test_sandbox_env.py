@@ -25,7 +25,7 @@ async def test_host_secrets_and_host_env_are_absent(sandbox: LocalSandbox, monke
     assert env["HOME"] == str(sandbox.workdir)
     assert env["TMPDIR"] == str(sandbox.workdir / "tmp")
     assert os.path.isdir(env["TMPDIR"])
-    assert env["PATH"].split(":")[0] == sandbox.runtime.bin_dir
+    assert env["PATH"].split(":")[0] == sandbox.runtime.host_bin_dir
     assert env["OMP_NUM_THREADS"] == "1"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["LANG"] == "C.UTF-8"

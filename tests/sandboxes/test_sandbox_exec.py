@@ -36,7 +36,7 @@ async def test_python_on_path_is_the_agent_runtime_not_aars_venv(sandbox: LocalS
     result = await sandbox.exec(["python", "-c", code], timeout_s=60)
     assert result.ok, result
     prefix, verdict = result.stdout.splitlines()
-    assert prefix == sandbox.runtime.root != sys.prefix
+    assert prefix == sandbox.runtime.host_root != sys.prefix  # the process level: the host view
     assert verdict == "no aar"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sandboxes.layout import box_for
 from sandboxes import (
     LocalSandbox,
     PathEscapeError,
@@ -98,42 +99,43 @@ async def test_workdir_is_private(sandbox: LocalSandbox) -> None:
     assert stat.S_IMODE(sandbox.workdir.stat().st_mode) == 0o700
 
 
-async def test_readonly_files_are_copies_not_links(make_sandbox, tmp_path: Path) -> None:
+async def test_inputs_are_host_owned_copies_outside_the_work_dir(make_sandbox, tmp_path: Path) -> None:
     source = tmp_path / "host" / "train_x.npy"
     source.parent.mkdir()
     source.write_bytes(b"host data")
-    sandbox: LocalSandbox = await make_sandbox(readonly_files={"data/train_x.npy": source})
-    copy = sandbox.workdir / "data" / "train_x.npy"
-    assert not copy.is_symlink()
-    assert copy.stat().st_ino != source.stat().st_ino
-    assert stat.S_IMODE(copy.stat().st_mode) == 0o444
+    sandbox: LocalSandbox = await make_sandbox(data_files={"train_x.npy": source})
+    assert (sandbox.workdir / "data").is_symlink(), "data/ in the work dir only points at the inputs"
+    copy = box_for(str(sandbox.workdir)).data + "/train_x.npy"
+    assert not os.path.islink(copy) and os.stat(copy).st_ino != source.stat().st_ino
+    assert stat.S_IMODE(os.stat(copy).st_mode) == 0o444
     assert await sandbox.read_file("data/train_x.npy") == b"host data"
-    # Tests run as root, whom 0444 does not stop: what matters is that the host file is safe.
+    # The process level shows the host: root may overwrite the copy, never the host's file.
     result = await sandbox.exec(["sh", "-c", "echo tampered > data/train_x.npy"])
     assert result.returncode == 0
     assert source.read_bytes() == b"host data"
-    with pytest.raises(SandboxError, match="read-only"):
+    with pytest.raises(SandboxError, match="symlink"):
         await sandbox.write_file("data/train_x.npy", "x")
 
 
-async def test_restart_replaces_whatever_sits_at_a_readonly_path(tmp_path: Path) -> None:
+async def test_restart_rebuilds_the_inputs_from_the_host(tmp_path: Path) -> None:
     source = tmp_path / "labels.txt"
     source.write_text("weak labels")
     workdir = tmp_path / "w"
-    (workdir / "data").mkdir(parents=True)
-    (workdir / "data" / "labels.txt").symlink_to(source)  # as if planted earlier
-    sandbox = LocalSandbox(workdir=workdir, readonly_files={"data/labels.txt": source})
+    sandbox = LocalSandbox(workdir=workdir, data_files={"labels.txt": source})
     await sandbox.start()
+    await sandbox.exec(["sh", "-c", "echo planted > data/labels.txt"])  # the process level shows the box
+    await sandbox.close()
+    again = LocalSandbox(workdir=workdir, data_files={"labels.txt": source})
+    await again.start()
     try:
-        assert not (workdir / "data" / "labels.txt").is_symlink()
-        assert (workdir / "data" / "labels.txt").read_text() == "weak labels"
+        assert await again.read_file("data/labels.txt") == b"weak labels"
     finally:
-        await sandbox.close()
+        await again.close()
 
 
 async def test_bad_readonly_inputs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PathEscapeError):
-        LocalSandbox(workdir=tmp_path / "w", readonly_files={"../escape.txt": tmp_path / "a"})
-    sandbox = LocalSandbox(workdir=tmp_path / "w", readonly_files={"a.txt": tmp_path / "missing"})
+        LocalSandbox(workdir=tmp_path / "w", data_files={"../escape.txt": tmp_path / "a"})
+    sandbox = LocalSandbox(workdir=tmp_path / "w", data_files={"a.txt": tmp_path / "missing"})
     with pytest.raises(SandboxError, match="not found"):
         await sandbox.start()

@@ -20,7 +20,6 @@ from sandboxes import (
     create_sandbox,
     register_backend,
 )
-from sandboxes.levels import strongest_level
 
 
 def test_unknown_backend_lists_the_known_ones(tmp_path: Path) -> None:
@@ -35,7 +34,7 @@ def test_local_backend_is_registered_and_satisfies_the_protocol(tmp_path: Path) 
     assert isinstance(sandbox, LocalSandbox)
     assert isinstance(sandbox, Sandbox)
     assert sandbox.backend == "local"
-    assert sandbox.isolation.startswith(strongest_level())  # the level in force, named
+    assert sandbox.isolation.startswith("bwrap")  # the level in force, named: never weaker unless asked
     assert sandbox.workdir == (tmp_path / "w").resolve()
 
 
@@ -44,16 +43,17 @@ def test_register_backend_adds_a_factory(tmp_path: Path, monkeypatch: pytest.Mon
     calls: list[dict[str, object]] = []
 
     def factory(
-        *, workdir: Path, readonly_files: Mapping[str, Path], limits: SandboxLimits, extra_env: Mapping[str, str]
+        *, workdir: Path, data_files: Mapping[str, Path], limits: SandboxLimits, extra_env: Mapping[str, str],
+        shared_dir: Path | None, isolation: str, accept_risk: str,
     ) -> Sandbox:
-        calls.append({"workdir": workdir, "limits": limits, "extra_env": extra_env})
+        calls.append({"workdir": workdir, "limits": limits, "extra_env": extra_env, "isolation": isolation})
         return LocalSandbox(workdir=workdir, limits=limits, extra_env=extra_env)
 
     register_backend("fake", factory)
     assert available_backends() == ["docker", "fake", "local"]
     limits = SandboxLimits(timeout_s=5)
     create_sandbox("fake", workdir=tmp_path, limits=limits, extra_env={"A": "1"})
-    assert calls == [{"workdir": tmp_path, "limits": limits, "extra_env": {"A": "1"}}]
+    assert calls == [{"workdir": tmp_path, "limits": limits, "extra_env": {"A": "1"}, "isolation": "bwrap"}]
 
 
 def test_importing_sandboxes_pulls_in_nothing_of_ours() -> None:

@@ -1,0 +1,224 @@
+"""The fixed view every sandbox has, and the host-owned places it is made from.
+
+Whoever runs in a sandbox, and whether it is a live run or a re-run, it sees the same
+paths: the work dir at ``/work``, the read-only inputs at ``/data``, the shared folder
+at ``/shared``, the agent runtime at ``/runtime`` (see ``runtime``), its own ``/etc``
+(generated ``passwd`` and ``group``), ``/tmp`` and ``/dev``. Nothing in the view names a
+host path, a campaign or the kind of run.
+
+On the host a sandbox's work dir ``W`` gets a private sibling, the *box*
+``W.parent/.W.name.box``: host-owned, never writable by agent code and never inside
+the work dir. It holds the inputs (hard links or copies), the generated ``etc``, the
+overlay scratch dir the work dir's view needs, an empty dir and, on a root host, the
+sandbox's own device nodes. Every path the host hands to bubblewrap or Docker is a
+host-owned dir or file; the only agent-writable one is ``W`` itself, bound once as a
+whole, through a parent the agent cannot change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandboxes.errors import PathEscapeError, SandboxError
+from sandboxes.files import split_relative
+
+WORK = "/work"
+DATA = "/data"
+SHARED = "/shared"
+SANDBOX_HOSTNAME = "sandbox"
+SANDBOX_USER = "sandbox"
+
+BOX_MODE = 0o755  # traversable by a sandbox's own uid (a root host's inner bubblewrap runs as root, Docker as the engine)
+FILE_MODE = 0o444
+# What a confined /etc holds besides passwd and group: the dynamic linker's cache, name
+# lookup order and Debian's alternatives links (awk, editors). Copied, never bound: a
+# host inode seen by two sandboxes at once is a channel between them (flock).
+HOST_ETC = ("nsswitch.conf", "hosts", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives")
+# Device nodes of a root host's sandboxes: their own inodes, so no two sandboxes share one.
+DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx", "core": "/proc/kcore"}
+
+
+@dataclass(frozen=True)
+class Box:
+    """The host-owned places one sandbox is made from (all real host paths)."""
+
+    workdir: str
+    """The agent's work dir, seen at ``/work``."""
+    root: str
+    """The box itself (``W.parent/.W.name.box``)."""
+
+    @property
+    def parent(self) -> str:
+        """The work dir's parent: one mount holds both the work dir and the overlay scratch dir."""
+        return os.path.dirname(self.workdir)
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.root, "data")
+
+    @property
+    def etc(self) -> str:
+        return os.path.join(self.root, "etc")
+
+    @property
+    def overlay(self) -> str:
+        return os.path.join(self.root, "overlay")
+
+    @property
+    def empty(self) -> str:
+        return os.path.join(self.root, "empty")
+
+    @property
+    def dev(self) -> str:
+        return os.path.join(self.root, "dev")
+
+
+def box_for(workdir: str) -> Box:
+    """The box of the sandbox whose (real) work dir is ``workdir``."""
+    return Box(workdir=workdir, root=os.path.join(os.path.dirname(workdir), f".{os.path.basename(workdir)}.box"))
+
+
+def check_data_name(name: str) -> list[str]:
+    """The components of a path under ``/data``; refuses absolute paths, ``..`` and empty names."""
+    parts = split_relative(name)
+    if not parts:
+        raise PathEscapeError(f"path {name!r} does not name a file under {DATA}")
+    return parts
+
+
+def _fresh_dir(path: str, mode: int = BOX_MODE) -> None:
+    """``path`` as an empty host-owned dir, whatever was there (the box is the host's alone)."""
+    if os.path.lexists(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    os.mkdir(path, mode)
+    os.chmod(path, mode)
+
+
+def _link_or_copy(source: Path, dest: str, *, link: bool) -> None:
+    """A hard link where allowed and the filesystem agrees (no disk), else a copy; read-only.
+
+    A hard link shares its inode with the host's file. bwrap may use one: it shows inputs
+    through an overlay, whose inodes are its own. Docker binds the box, so it copies.
+    """
+    if link:
+        try:
+            os.link(source, dest, follow_symlinks=True)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(source, dest)
+    os.chmod(dest, FILE_MODE)
+
+
+def _passwd(uid: int, gid: int) -> tuple[bytes, bytes]:
+    users = ["root:x:0:0:root:/root:/bin/sh", f"{SANDBOX_USER}:x:{uid}:{gid}::{WORK}:/bin/sh",
+             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"]
+    groups = ["root:x:0:", f"{SANDBOX_USER}:x:{gid}:", "nogroup:x:65534:"]
+    return ("\n".join(users) + "\n").encode(), ("\n".join(groups) + "\n").encode()
+
+
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _etc(box: Box, uid: int, gid: int) -> None:
+    _fresh_dir(box.etc)
+    passwd, group = _passwd(uid, gid)
+    _write(os.path.join(box.etc, "passwd"), passwd)
+    _write(os.path.join(box.etc, "group"), group)
+    _write(os.path.join(box.etc, "hostname"), f"{SANDBOX_HOSTNAME}\n".encode())
+    for name in HOST_ETC:
+        source = os.path.join("/etc", name)
+        dest = os.path.join(box.etc, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, dest, symlinks=True)
+        elif os.path.isfile(source):
+            shutil.copyfile(source, dest)  # follows a host link (localtime): the content is what counts
+            os.chmod(dest, FILE_MODE)
+
+
+def _devices(box: Box) -> None:
+    """Device nodes of the sandbox's own (needs CAP_MKNOD: a root host)."""
+    _fresh_dir(box.dev)
+    for name, (major, minor) in DEVICES.items():
+        path = os.path.join(box.dev, name)
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(path, 0o666)
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, os.path.join(box.dev, name))
+    for name in ("shm", "pts", "mqueue"):
+        os.mkdir(os.path.join(box.dev, name), BOX_MODE)
+
+
+def prepare_box(box: Box, data_files: Mapping[str, Path], *, uid: int, gid: int, devices: bool,
+                link: bool) -> None:
+    """(Re)build the box of one sandbox: inputs, ``etc``, overlay scratch, empty dir, devices.
+
+    ``link``: inputs may be hard links of the host's files (bwrap); else copies (Docker).
+
+    Rebuilt from the host's files on every start, so nothing an earlier run left there
+    counts. Raises ``SandboxError`` for a missing input or a box that is not the host's.
+    """
+    missing = sorted(str(src) for src in data_files.values() if not os.path.isfile(src))
+    if missing:
+        raise SandboxError(f"read-only input files not found: {', '.join(missing)}")
+    try:
+        if os.path.islink(box.root):
+            raise PathEscapeError(f"the sandbox box {box.root} is a symlink")
+        os.makedirs(box.root, BOX_MODE, exist_ok=True)
+        os.chmod(box.root, BOX_MODE)
+        _fresh_dir(box.data)
+        for name, source in sorted(data_files.items()):
+            parts = check_data_name(name)
+            here = box.data
+            for part in parts[:-1]:
+                here = os.path.join(here, part)
+                os.makedirs(here, BOX_MODE, exist_ok=True)
+            _link_or_copy(source, os.path.join(here, parts[-1]), link=link)
+        _etc(box, uid, gid)
+        _fresh_dir(box.overlay, 0o700)
+        _fresh_dir(box.empty)
+        if devices:
+            _devices(box)
+    except OSError as exc:
+        raise SandboxError(f"cannot prepare the sandbox's inputs in {box.root}: {exc.strerror or exc}") from exc
+
+
+def read_root(box: Box, shared: str | None, path: str) -> tuple[str, str]:
+    """Where the host reads ``path`` as agent code would see it: (host root, path under it).
+
+    ``/data/...`` and ``/shared/...`` (or ``data/...`` and ``shared/...`` while the work
+    dir's link of that name still points at its fixed mount, read with ``readlink``,
+    never followed) come from the host-owned places behind those mounts; anything else
+    from the work dir. Every read under the root still refuses links.
+    """
+    mounts = {DATA.lstrip("/"): box.data, SHARED.lstrip("/"): shared or box.empty}
+    if path.startswith("/"):
+        head, _, rest = path.lstrip("/").partition("/")
+        if head in mounts:
+            return mounts[head], rest
+        raise PathEscapeError(f"absolute paths are not allowed in the sandbox, except under {DATA} and {SHARED}: "
+                              f"{path!r}")
+    head, _, rest = path.partition("/")
+    if head in mounts:
+        try:
+            target = os.readlink(os.path.join(box.workdir, head))
+        except OSError:
+            target = None
+        if target in (f"/{head}", mounts[head]):  # a weaker level links to the host place itself
+            return mounts[head], rest
+    return box.workdir, path
