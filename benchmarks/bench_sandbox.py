@@ -50,7 +50,7 @@ def _make(backend: str, workdir: Path) -> Sandbox:
         from sandboxes.docker_sandbox import DockerSandbox
 
         return DockerSandbox(workdir=workdir, campaign="bench")
-    return ConfinedSandbox(workdir=workdir, level=backend)
+    return ConfinedSandbox(workdir=workdir, level=backend, accept_risk=levels.RISKS.get(backend, ""))
 
 
 async def _bench_start(backend: str, runs: int, tmp: Path) -> list[float]:
