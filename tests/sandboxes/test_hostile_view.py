@@ -22,29 +22,9 @@ import pytest
 from sandboxes.protocol import Sandbox
 from tests.sandboxes.backends import assert_still_works
 from tests.sandboxes.conftest import ConfinedMaker
+from tests.security.link_attack import CANARY, PLANT, SEARCH
 
-CANARY = "AAR-HOST-CANARY-5d1c"
 CAMPAIGN = "campaign-7f3e9a"
-
-# The agent's attack: every link aims at each host place in turn, through every input.
-PLANT = r"""
-set -u
-targets="$1"
-mv data data.orig 2>/dev/null; mkdir -p data
-for t in $targets; do
-  n=$(echo "$t" | tr '/' '_')
-  ln -sfn "$t" "data/link$n"; ln -sfn "$t" "link$n"
-done
-ln -sfn "${targets%% *}" data/TASK.md
-rm -rf shared 2>/dev/null; ln -sfn "${targets%% *}" shared
-echo planted
-"""
-SEARCH = r"""
-found=0
-for f in $(find / -xdev -maxdepth 6 -name 'canary*.txt' 2>/dev/null) ; do found=1; echo "FOUND $f"; done
-grep -rls "$1" /data /shared /work /tmp /etc /runtime 2>/dev/null | sed 's/^/FOUND /'
-cat data/TASK.md data/link*/canary*.txt link*/canary*.txt shared/canary*.txt 2>/dev/null | grep -c "$1" || true
-"""
 
 
 def _host_places(tmp_path: Path) -> list[str]:
@@ -57,6 +37,11 @@ def _host_places(tmp_path: Path) -> list[str]:
 
 
 async def _attack(sandbox: Sandbox, targets: list[str]) -> str:
+    # Positive control: a canary the sandbox may see (its own file) is found by the search.
+    await sandbox.write_file("control-canary.txt", CANARY)
+    control = await sandbox.exec(["bash", "-c", SEARCH, "search", CANARY], timeout_s=60)
+    assert "FOUND /work/control-canary.txt" in control.stdout, control
+    await sandbox.exec(["rm", "control-canary.txt"])
     planted = await sandbox.exec(["bash", "-c", PLANT, "plant", " ".join(targets)], timeout_s=20)
     assert planted.stdout.strip() == "planted", planted
     found = await sandbox.exec(["bash", "-c", SEARCH, "search", CANARY], timeout_s=60)

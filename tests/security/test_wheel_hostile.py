@@ -94,3 +94,20 @@ def test_hostile_wheel_install_symlink_race_never_leaks_a_host_file(
     assert report["leaks"] == 0, report
     # The race was real: sometimes the file was a regular file and copied, sometimes a link and refused.
     assert report["train_py_copied"] > 0 and report["predictions_refused"] > 0, report
+
+
+def test_hostile_wheel_install_links_in_place_of_inputs_never_show_a_host_file(
+    wheel_python: Path, backend: str, docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    report = _attack(wheel_python, "links", backend, tmp_path, docker_engine)
+    stages = report["stages"]
+    control = stages.pop("control")
+    assert set(control["found"]) == {"FOUND /work/control-canary.txt"}, "the search sees what the sandbox may see"
+    expected = {"next exec", "restart"} | ({"container re-created"} if backend == "docker" else set())
+    assert set(stages) == expected, stages
+    for stage, seen in stages.items():
+        assert seen == {"found": [], "reads": 0}, (stage, seen)
+    assert report["data"] == "the task", "the inputs are still the host's, at their fixed place"
+    assert report["view_leaks"] == [], "cwd, cgroup and environ name no host path or campaign"
+    if backend == "local":
+        assert report["mountinfo_leaks"] == [], "nor does mountinfo (Docker shows its binds' sources)"

@@ -12,6 +12,10 @@ for a user who ran ``pip install aar``. Prints one JSON object on stdout.
   ``/proc`` (environments, command lines, and each process's root and cwd links
   towards the host paths of those files). A copy of one forbidden file planted in the
   agent's own work dir is the positive control: the scan must find exactly that one.
+- ``links``: agent code swaps its inputs (``data``, a file in it, ``shared``) for links to
+  the install's data folder, ``$AAR_HOME``, the venv, the test's dir, ``/tmp`` and ``/``
+  (each holding a canary); the sandbox is used again, restarted and (Docker) its container
+  re-created; then the view (cwd, cgroup, environ, mountinfo) is read for host paths.
 - ``race``: agent code flips its files (and a folder) between regular files and
   symlinks to host files while the host copies its code for a reproduction run and
   reads its predictions, ``--tries`` times.
@@ -27,6 +31,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import agents
 import experiments
@@ -163,12 +168,12 @@ def _fingerprints(roots: list[Path]) -> tuple[dict[int, list[str]], set[str], li
     return sizes, names, paths
 
 
-def _make(backend: str, workdir: Path, image: str | None) -> Sandbox:
+def _make(backend: str, workdir: Path, image: str | None, **inputs: Any) -> Sandbox:
     if backend == "docker":
         from sandboxes.docker_sandbox import DockerSandbox
 
-        return DockerSandbox(workdir=workdir, limits=LIMITS, image=image, campaign="pytest-wheel")
-    return create_sandbox(backend, workdir=workdir, limits=LIMITS)
+        return DockerSandbox(workdir=workdir, limits=LIMITS, image=image, campaign="pytest-wheel", **inputs)
+    return create_sandbox(backend, workdir=workdir, limits=LIMITS, **inputs)
 
 
 async def search(backend: str, work: Path, image: str | None) -> dict[str, object]:
@@ -255,9 +260,74 @@ async def race(backend: str, work: Path, image: str | None, tries: int) -> dict[
             "train_py_copied": copied_ok, "predictions_read": read_ok, "predictions_refused": refused}
 
 
+CAMPAIGN_ID = "campaign-5b2e77"
+VIEW = ("echo CWD $(pwd); cat /proc/self/cgroup; tr '\\0' '\\n' < /proc/self/environ; "
+        "echo MOUNTINFO; cat /proc/self/mountinfo")
+
+
+def _leaks(text: str, words: list[str]) -> list[str]:
+    return [word for word in words if word in text]
+
+
+async def links(backend: str, work: Path, image: str | None) -> dict[str, object]:
+    """The link attack on a campaign-shaped sandbox of this install, then a look at its view."""
+    from link_attack import CANARY as LINK_CANARY
+    from link_attack import PLANT, SEARCH
+
+    package_data = Path(experiments.__file__).resolve().parent / "data"
+    home = Path(os.environ["AAR_HOME"])
+    run_dir = work / "runs" / CAMPAIGN_ID
+    for place in (package_data, home, Path(sys.prefix), work):
+        place.mkdir(parents=True, exist_ok=True)
+        (place / "canary-host.txt").write_text(LINK_CANARY)
+    task = run_dir / "task"
+    task.mkdir(parents=True)
+    (task / "TASK.md").write_text("the task")
+    forum = run_dir / "shared"
+    forum.mkdir()
+    inputs = {"data_files": {"TASK.md": task / "TASK.md"}, "shared_dir": forum}
+    workdir = run_dir / "agent-1" / "work"
+    targets = [str(package_data), str(home), sys.prefix, str(work), "/tmp", "/"]
+    stages: dict[str, dict[str, object]] = {}
+
+    async def search(sandbox: Sandbox, stage: str) -> None:
+        seen = await sandbox.exec(["bash", "-c", SEARCH, "search", LINK_CANARY], timeout_s=120)
+        lines = seen.stdout.strip().splitlines()
+        stages[stage] = {"found": [line for line in lines if line.startswith("FOUND")],
+                         "reads": int(lines[-1]) if lines and lines[-1].isdigit() else -1}
+
+    sandbox = _make(backend, workdir, image, **inputs)
+    await sandbox.start()
+    try:
+        await sandbox.write_file("control-canary.txt", LINK_CANARY)  # positive control
+        await search(sandbox, "control")
+        await sandbox.exec(["rm", "control-canary.txt"])
+        planted = await sandbox.exec(["bash", "-c", PLANT, "plant", " ".join(targets)], timeout_s=30)
+        if planted.stdout.strip() != "planted":
+            raise SystemExit(f"planting failed: {planted}")
+        await search(sandbox, "next exec")
+        if backend == "docker":
+            await sandbox._recreate()  # type: ignore[attr-defined]  # what a wedged exec leads to
+            await search(sandbox, "container re-created")
+    finally:
+        await sandbox.close()
+    sandbox = _make(backend, workdir, image, **inputs)
+    await sandbox.start()
+    try:
+        await search(sandbox, "restart")
+        view = (await sandbox.exec(["sh", "-c", VIEW])).stdout
+        data = (await sandbox.exec(["cat", "/data/TASK.md"])).stdout
+    finally:
+        await sandbox.close()
+    general, _, mountinfo = view.partition("MOUNTINFO")
+    words = [str(work), os.path.realpath(work), sys.prefix, str(home), str(package_data), CAMPAIGN_ID, "agent-1"]
+    return {"isolation": sandbox.isolation, "stages": stages, "data": data,
+            "view_leaks": _leaks(general, words), "mountinfo_leaks": _leaks(mountinfo, words)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["search", "race"])
+    parser.add_argument("mode", choices=["search", "race", "links"])
     parser.add_argument("--backend", required=True)
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--image")
@@ -268,6 +338,8 @@ def main() -> None:
     started = time.monotonic()
     if args.mode == "search":
         result = asyncio.run(search(args.backend, args.work, args.image))
+    elif args.mode == "links":
+        result = asyncio.run(links(args.backend, args.work, args.image))
     else:
         result = asyncio.run(race(args.backend, args.work, args.image, args.tries))
     print(json.dumps({"where": where, "seconds": round(time.monotonic() - started, 1), **result}))
