@@ -70,7 +70,9 @@ def agent_workdir(run_dir: Path, agent_id: str) -> Path:
     """An agent's work dir, ``<run dir>/<agent>/work``: its sandbox's box lies beside it.
 
     A run dir from before that layout kept the agent's files in ``<run dir>/<agent>``
-    itself; they are moved into place (whole-directory renames, nothing inside is followed).
+    itself, with copies of the inputs in ``data/``: they are moved into place, the copies
+    aside to ``data.before-upgrade/`` so ``data`` can point at the inputs again (renames of
+    whole entries: nothing inside is followed).
     """
     home = run_dir / agent_id
     work = home / "work"
@@ -79,6 +81,8 @@ def agent_workdir(run_dir: Path, agent_id: str) -> Path:
         os.rename(home, moving)
         home.mkdir()
         os.rename(moving, work)
+        if (work / "data").is_dir() and not (work / "data").is_symlink():
+            os.rename(work / "data", work / "data.before-upgrade")
     return work
 
 
@@ -273,7 +277,7 @@ class Campaign(Supervision):
         files = task.write_agent_files(self.run_dir / "task")
         if self.settings.reproduce:
             self._reproducer = Reproducer(bus=self.bus, settings=self.settings, run_dir=self.run_dir,
-                                          scorer=task.scorer())
+                                          scorer=task.scorer(), shared_dir=self.forum.shared_root)
         desk = SubmissionDesk(
             task.scorer(),
             self.bus,

@@ -50,8 +50,12 @@ class ReproductionRequest:
 class Reproducer:
     """Runs reproduction checks in the background; `drain()` waits for them (bounded)."""
 
-    def __init__(self, *, bus: EventBus, settings: AarSettings, run_dir: Path, scorer: Scorer) -> None:
+    def __init__(self, *, bus: EventBus, settings: AarSettings, run_dir: Path, scorer: Scorer,
+                 shared_dir: Path | None = None) -> None:
+        """``shared_dir``: the forum's folder, which a re-run sees at ``/shared`` as the live run
+        did (its posts are every agent's to read): an empty one would tell a re-run apart."""
         self._bus = bus
+        self._shared_dir = shared_dir
         self._scorer = scorer  # the original task's: the original run's evidence
         self._settings = settings
         self._run_dir = run_dir
@@ -146,7 +150,7 @@ class Reproducer:
         )
         code = await asyncio.to_thread(_agent_code, request.agent_workdir)
         sandbox: Sandbox = create_sandbox(self._settings.sandbox, workdir=where / "work", data_files=files,
-                                          isolation=self._settings.isolation,
+                                          shared_dir=self._shared_dir, isolation=self._settings.isolation,
                                           accept_risk=self._settings.accept_isolation_risk)
         await sandbox.start()
         try:

@@ -15,15 +15,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.approvals import ApprovalRule
-from sandboxes import SandboxError
-from sandboxes.levels import RISKS, check_request
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from agents.approvals import ApprovalRule
+from sandboxes import SandboxError
+from sandboxes.levels import RISKS, check_request
 
 
 def _config_path() -> Path:

@@ -1,8 +1,9 @@
 """Where agent-written code runs: one ``Sandbox`` protocol, backends registered by name.
 
-``local`` (the default) confines each exec with bubblewrap where present and falls back
-to weaker levels, naming the level in force; ``docker`` runs one locked-down container
-per agent. Importing this package needs only the standard library: the docker SDK is
+``local`` (the default) confines each exec with bubblewrap (the binary aar ships) and
+runs at a weaker level only when its risk is named (``levels``); ``docker`` runs one
+locked-down container per agent. Every sandbox shows agent code the same fixed view
+(``layout``: ``/work``, ``/data``, ``/shared``, ``/runtime``). Importing this package needs only the standard library: the docker SDK is
 imported when a docker sandbox is created. Secrets (API keys) and hidden labels never
 enter a sandbox; see ``Sandbox.isolation`` for what each backend does and does not isolate.
 """

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandboxes.layout import DATA, SANDBOX_HOSTNAME, SHARED, WORK, Box
@@ -50,27 +50,28 @@ class BwrapBinary:
         return self.inner_path or self.path
 
 
-def system_binds() -> list[str]:
-    """The host's system dirs at their own paths (the outer view, for the inner bwrap's libc)."""
-    args: list[str] = []
-    for path in SYSTEM_DIRS:
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]  # merged /usr: /bin -> usr/bin
-        elif os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    return args
-
-
-@functools.lru_cache(maxsize=1)
-def _system_overlays() -> tuple[str, ...]:
-    """The system dirs in the inner view, each a read-only overlay of the outer's."""
+def _system_dirs(show: Callable[[str], list[str]]) -> tuple[str, ...]:
+    """The system dirs as the host has them: its links as links (merged /usr: /bin -> usr/bin),
+    each dir as ``show`` makes it."""
     args: list[str] = []
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
-            args += _ro_overlay(path, path)
+            args += show(path)
     return tuple(args)
+
+
+@functools.lru_cache(maxsize=1)
+def system_binds() -> tuple[str, ...]:
+    """The outer view's system dirs, bound at their own paths (the inner bwrap's libc)."""
+    return _system_dirs(lambda path: ["--ro-bind", path, path])
+
+
+@functools.lru_cache(maxsize=1)
+def _system_overlays() -> tuple[str, ...]:
+    """The inner view's system dirs, each a read-only overlay of the outer's."""
+    return _system_dirs(lambda path: _ro_overlay(path, path))
 
 
 def _ro_overlay(staged: str, dest: str) -> list[str]:
@@ -206,8 +207,3 @@ def unshare_argv(unshare: str, *, as_root: bool) -> list[str]:
         "--kill-child",
         "--",
     ]
-
-
-def command_in(run_dir: Sequence[str]) -> str:
-    """The in-sandbox path of a working dir given as components under the work dir."""
-    return "/".join([WORK, *run_dir]) if run_dir else WORK

@@ -24,7 +24,7 @@ from docker.types import Mount
 
 from sandboxes.docker_engine import LABEL_SANDBOX, engine_error
 from sandboxes.errors import SandboxError
-from sandboxes.layout import WORK
+from sandboxes.layout import ETC_ENTRIES, WORK
 from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,6 @@ IMAGE_ENV = "AAR_SANDBOX_IMAGE"
 OFFLINE_REPOSITORY = "aar-sandbox-offline"
 CONTAINER_WORKDIR = WORK
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox")
-# /etc entries the offline image takes from the sandbox's box (copies of the host's: the
-# dynamic linker's cache, awk's alternatives) beside its generated passwd and group.
-BOX_ETC = ("passwd", "group", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
 _IMAGE_DIRS = ("bin", "etc", "tmp", "run", "proc", "sys", "dev", "root", "home", "work", "data", "shared", "runtime",
                "usr")
 _HOST_LIB_DIRS = ("lib", "lib32", "lib64", "libx32")
@@ -103,7 +100,7 @@ def offline_rootfs(busybox: str) -> bytes:
                 _add_link(tar, f"bin/{applet}", "busybox")
         if "bash" not in names:
             _add_link(tar, "bin/bash", "/usr/bin/bash")  # `#!/bin/bash` scripts, with the host /usr bound
-        for name in BOX_ETC:  # mount points of the box's etc entries
+        for name in ETC_ENTRIES:  # mount points of the box's etc entries
             if os.path.isdir(f"/etc/{name}"):
                 _add_dir(tar, f"etc/{name}")
             else:
@@ -176,7 +173,7 @@ def host_runtime_mounts(runtime: AgentRuntime, etc: str) -> list[Mount]:
     for path in SYSTEM_DIRS:
         if path in ("/usr", "/lib", "/lib64") and os.path.isdir(path) and not os.path.islink(path):
             mounts.append(Mount(path, path, type="bind", read_only=True))
-    for name in BOX_ETC:
+    for name in ETC_ENTRIES:
         source = os.path.join(etc, name)
         if os.path.lexists(source):
             mounts.append(Mount(f"/etc/{name}", source, type="bind", read_only=True))

@@ -212,9 +212,10 @@ def prepare_workdir(root: str) -> None:
 def place_link(root: str, name: str, target: str) -> None:
     """A symlink ``name`` (one component) under ``root`` to ``target``, for agent code to follow.
 
-    A link already there is replaced; anything else the agent put there is left alone
-    (it is the agent's to keep). The host itself never follows the link: every host
-    access to the work dir refuses links.
+    A link or an empty directory already there is replaced (a mount point of the layout
+    before the fixed view); anything else the agent put there is left alone (it is the
+    agent's to keep). The host itself never follows the link: every host access to the
+    work dir refuses links.
     """
     parts = split_relative(name)
     if len(parts) != 1:
@@ -225,9 +226,15 @@ def place_link(root: str, name: str, target: str) -> None:
         except FileNotFoundError:
             old = None
         if old is not None:
-            if not stat.S_ISLNK(old.st_mode):
+            if stat.S_ISLNK(old.st_mode):
+                os.unlink(parts[0], dir_fd=fd)
+            elif stat.S_ISDIR(old.st_mode):
+                try:
+                    os.rmdir(parts[0], dir_fd=fd)
+                except OSError:
+                    return  # not empty: the agent's
+            else:
                 return
-            os.unlink(parts[0], dir_fd=fd)
         os.symlink(target, parts[0], dir_fd=fd)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sandboxes.errors import PathEscapeError, SandboxError
 from sandboxes.files import split_relative
+from sandboxes.runtime import link_or_copy
 
 WORK = "/work"
 DATA = "/data"
@@ -39,6 +40,8 @@ FILE_MODE = 0o444
 # lookup order and Debian's alternatives links (awk, editors). Copied, never bound: a
 # host inode seen by two sandboxes at once is a channel between them (flock).
 HOST_ETC = ("nsswitch.conf", "hosts", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives")
+ETC_ENTRIES = ("passwd", "group", *HOST_ETC)
+"""What a box's ``etc`` holds (and a Docker sandbox binds from it): generated and copied."""
 # Device nodes of a root host's sandboxes: their own inodes, so no two sandboxes share one.
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
@@ -104,20 +107,15 @@ def _fresh_dir(path: str, mode: int = BOX_MODE) -> None:
     os.chmod(path, mode)
 
 
-def _link_or_copy(source: Path, dest: str, *, link: bool) -> None:
-    """A hard link where allowed and the filesystem agrees (no disk), else a copy; read-only.
-
-    A hard link shares its inode with the host's file. bwrap may use one: it shows inputs
-    through an overlay, whose inodes are its own. Docker binds the box, so it copies.
-    """
+def _place_input(source: Path, dest: str, *, link: bool) -> None:
+    """``link``: a hard link where the filesystem allows, which shares the host file's inode
+    (bwrap shows inputs through an overlay, whose inodes are its own); else a read-only copy
+    (Docker binds the box, and one inode in two containers would carry locks between them)."""
     if link:
-        try:
-            os.link(source, dest, follow_symlinks=True)
-            return
-        except OSError:
-            pass
-    shutil.copyfile(source, dest)
-    os.chmod(dest, FILE_MODE)
+        link_or_copy(str(source), dest)
+    else:
+        shutil.copyfile(source, dest)
+        os.chmod(dest, FILE_MODE)
 
 
 def _passwd(uid: int, gid: int) -> tuple[bytes, bytes]:
@@ -188,7 +186,7 @@ def prepare_box(box: Box, data_files: Mapping[str, Path], *, uid: int, gid: int,
             for part in parts[:-1]:
                 here = os.path.join(here, part)
                 os.makedirs(here, BOX_MODE, exist_ok=True)
-            _link_or_copy(source, os.path.join(here, parts[-1]), link=link)
+            _place_input(source, os.path.join(here, parts[-1]), link=link)
         _etc(box, uid, gid)
         _fresh_dir(box.overlay, 0o700)
         _fresh_dir(box.empty)

@@ -1,12 +1,12 @@
 """The local sandbox: agent code as host subprocesses with rlimits, a scrubbed
-environment and a private work dir. The embedded default; no container engine needed.
+environment and a private work dir: the base of the ``local`` backend; no container engine needed.
 
 What it does NOT isolate: the child sees the host filesystem (it runs as the host
 user, so it can read whatever that user can), the network, and other processes. A
 child that calls ``setsid`` leaves its process group and escapes pause and kill.
 ``ConfinedSandbox`` (confined.py, the ``local`` backend) wraps each exec in
-namespaces and closes those gaps where the host allows; this class is its last
-fallback, and the base it builds on.
+namespaces and closes those gaps; this class is its ``process`` level (run only when a
+campaign names that level's risk) and the base it builds on.
 """
 
 from __future__ import annotations

@@ -47,11 +47,10 @@ def create_docker_sandbox(
     """Registry factory of the ``docker`` backend.
 
     A container is at least as strong as the local ``bwrap`` level, so any level asked
-    for is met (a weaker one's risk must still be named, as for every backend).
+    for is met (``create_sandbox`` has checked that a weaker one's risk is named).
     Imports the docker SDK only now, so ``import sandboxes`` works on machines without
     it; the engine itself is first contacted by ``start()``.
     """
-    check_request(isolation, accept_risk)
     try:
         from sandboxes.docker_sandbox import DockerSandbox
     except ImportError as exc:

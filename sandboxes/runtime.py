@@ -80,8 +80,6 @@ class AgentRuntime:
     """The base Python install (host path) seen at ``PYTHON_MOUNT``; None when it lies in ``/usr``."""
     hidden: tuple[str, ...]
     """In-sandbox dirs masked with an empty read-only mount (site-packages of the base install)."""
-    host_hidden: tuple[str, ...]
-    """The same, as host paths (where a sandbox binds host dirs at their own paths)."""
     distributions: tuple[str, ...]
     """``name==version`` of every distribution in the runtime."""
 
@@ -164,7 +162,8 @@ def _site_packages(root: str) -> str:
     return os.path.join(root, "lib", _python_name(), "site-packages")
 
 
-def _link_or_copy(source: str, dest: str) -> None:
+def link_or_copy(source: str, dest: str) -> None:
+    """A hard link of ``source`` at ``dest`` where the filesystem allows (no disk), else a copy."""
     try:
         os.link(source, dest)
     except OSError as exc:
@@ -187,7 +186,7 @@ def _populate(site_dir: str, dists: list[metadata.Distribution]) -> int:
             dest = os.path.join(site_dir, relative)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             if not os.path.lexists(dest):
-                _link_or_copy(source, dest)
+                link_or_copy(source, dest)
                 count += 1
     return count
 
@@ -362,7 +361,7 @@ def agent_runtime(cache_root: Path | None = None) -> AgentRuntime:
     root_dir = cache_root or default_cache_root()
     key = str(root_dir)
     with _lock:
-        if key in _cached and os.path.isfile(os.path.join(_cached[key].root, "..", _COMPLETE)):
+        if key in _cached and os.path.isfile(os.path.join(os.path.dirname(_cached[key].root), _COMPLETE)):
             return _cached[key]
         root = build_runtime(root_dir)
         base_dir = base_python_dir()
@@ -376,7 +375,6 @@ def agent_runtime(cache_root: Path | None = None) -> AgentRuntime:
             host_root=os.path.join(root, "host"),
             base_dir=base_dir,
             hidden=tuple(_in_sandbox(path, base_dir) for path in host_hidden),
-            host_hidden=host_hidden,
             distributions=described,
         )
         _cached[key] = runtime

@@ -164,3 +164,31 @@ def test_a_second_engine_on_a_live_store_is_refused(settings: AarSettings, tmp_p
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
+
+
+async def test_a_run_dir_from_before_the_fixed_view_moves_into_place(tmp_path: Path) -> None:
+    from agents.campaign import agent_workdir
+    from sandboxes import create_sandbox
+
+    old = tmp_path / "agent-1"  # the old layout: the agent's files, input copies, a mount point
+    (old / "data").mkdir(parents=True)
+    (old / "data" / "train_weak.npy").write_bytes(b"old copy")
+    (old / "shared").mkdir()
+    (old / "train.py").write_text("print('mine')\n")
+    work = agent_workdir(tmp_path, "agent-1")
+    assert work == old / "work" and (work / "train.py").read_text() == "print('mine')\n"
+    assert (work / "data.before-upgrade" / "train_weak.npy").read_bytes() == b"old copy"
+    assert agent_workdir(tmp_path, "agent-1") == work, "once moved, it stays"
+    inputs, forum = tmp_path / "task", tmp_path / "forum"
+    inputs.mkdir()
+    forum.mkdir()
+    (inputs / "train_weak.npy").write_bytes(b"inputs")
+    (forum / "post.txt").write_text("post")
+    sandbox = create_sandbox("local", workdir=work, data_files={"train_weak.npy": inputs / "train_weak.npy"},
+                             shared_dir=forum)
+    await sandbox.start()
+    try:
+        seen = await sandbox.exec(["sh", "-c", "cat data/train_weak.npy shared/post.txt train.py"])
+        assert seen.stdout == "inputspostprint('mine')\n", seen
+    finally:
+        await sandbox.close()

