@@ -80,7 +80,7 @@ def _ro_overlay(staged: str, dest: str) -> list[str]:
 
 
 def outer_argv(
-    binary: BwrapBinary, *, box: Box, shared: str | None, runtime: AgentRuntime | None, as_root: bool
+    binary: BwrapBinary, *, box: Box, etc: str, shared: str | None, runtime: AgentRuntime | None, as_root: bool
 ) -> list[str]:
     """The outer bwrap: host inputs staged under ``/s``, ending in ``--``."""
     args = [binary.path, "--unshare-pid", "--die-with-parent"]
@@ -96,6 +96,7 @@ def outer_argv(
     # One mount holds the work dir and the overlay scratch dir (overlayfs needs both on one).
     args += ["--bind", box.parent, f"{STAGE}/box"]
     args += ["--ro-bind", shared or box.empty, f"{STAGE}/shared"]
+    args += ["--ro-bind", etc, f"{STAGE}/etc"]
     for host, inside in runtime.mounts() if runtime is not None else ():
         args += ["--ro-bind", host, f"{STAGE}{inside}"]
     args += ["--"]
@@ -133,7 +134,8 @@ def inner_argv(
         "--hostname",
         SANDBOX_HOSTNAME,
         *_system_overlays(),
-        *_ro_overlay(f"{staged_box}/etc", "/etc"),
+        # The host's shared entries under the sandbox's own (passwd, group, hostname).
+        "--overlay-src", f"{STAGE}/etc", "--overlay-src", f"{staged_box}/etc", "--ro-overlay", "/etc",
     ]
     if runtime is not None:
         # Without --perms a root bwrap makes parents 0700, which the sandbox's uid cannot traverse.
@@ -161,6 +163,7 @@ def bwrap_argv(
     binary: BwrapBinary,
     *,
     box: Box,
+    etc: str,
     run_dir: str,
     shared: str | None,
     tmp_bytes: int,
@@ -169,10 +172,11 @@ def bwrap_argv(
 ) -> list[str]:
     """Both bwraps, ending in ``--``: what goes before the command of one exec.
 
+    ``etc`` is the per-host copy of the shared ``/etc`` entries (``layout.host_etc``);
     ``runtime`` None leaves ``/runtime`` out (the level probe, which runs ``true``).
     """
     return [
-        *outer_argv(binary, box=box, shared=shared, runtime=runtime, as_root=as_root),
+        *outer_argv(binary, box=box, etc=etc, shared=shared, runtime=runtime, as_root=as_root),
         *inner_argv(binary, box=box, run_dir=run_dir, tmp_bytes=tmp_bytes, runtime=runtime, as_root=as_root),
     ]
 

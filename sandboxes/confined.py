@@ -145,6 +145,7 @@ class ConfinedSandbox(LocalSandbox):
             outer = bwrap_argv(
                 self._bwrap,
                 box=self._box,
+                etc=self._host_etc,
                 run_dir=WORK + run_dir[len(self._root):],
                 shared=self._shared_dir,
                 tmp_bytes=self.limits.tmp_bytes,

@@ -24,7 +24,7 @@ from docker.types import Mount
 
 from sandboxes.docker_engine import LABEL_SANDBOX, engine_error
 from sandboxes.errors import SandboxError
-from sandboxes.layout import ETC_ENTRIES, WORK
+from sandboxes.layout import BOX_ETC, ETC_ENTRIES, WORK
 from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
 
 logger = logging.getLogger(__name__)
@@ -162,10 +162,11 @@ def resolve_image(client: docker.DockerClient, requested: str | None = None) -> 
         raise engine_error("looking up the sandbox image", exc) from exc
 
 
-def host_runtime_mounts(runtime: AgentRuntime, etc: str) -> list[Mount]:
-    """Read-only binds of the host's system dirs, the sandbox's ``etc`` entries (from its box
-    at ``etc``), the agent runtime at ``/runtime`` (offline image), and empty read-only
-    mounts over what must stay hidden (the base install's site-packages).
+def host_runtime_mounts(runtime: AgentRuntime, box_etc: str, host_etc: str) -> list[Mount]:
+    """Read-only binds of the host's system dirs, the ``/etc`` entries (the sandbox's own from
+    its box at ``box_etc``, the shared ones from the per-host copy at ``host_etc``), the agent
+    runtime at ``/runtime`` (offline image), and empty read-only mounts over what must stay
+    hidden (the base install's site-packages).
 
     A symlinked system dir (merged /usr) is the image's own link, never a second bind.
     """
@@ -174,7 +175,7 @@ def host_runtime_mounts(runtime: AgentRuntime, etc: str) -> list[Mount]:
         if path in ("/usr", "/lib", "/lib64") and os.path.isdir(path) and not os.path.islink(path):
             mounts.append(Mount(path, path, type="bind", read_only=True))
     for name in ETC_ENTRIES:
-        source = os.path.join(etc, name)
+        source = os.path.join(box_etc if name in BOX_ETC else host_etc, name)
         if os.path.lexists(source):
             mounts.append(Mount(f"/etc/{name}", source, type="bind", read_only=True))
     for host, inside in runtime.mounts():

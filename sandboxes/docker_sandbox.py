@@ -49,12 +49,12 @@ from sandboxes.docker_spec import container_options
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
 from sandboxes.files import ensure_tmp, exec_dir, place_link, prepare_workdir, read_inside, write_inside
-from sandboxes.layout import DATA, SHARED, box_for, check_data_name, prepare_box, read_root
+from sandboxes.layout import DATA, SHARED, box_for, check_data_name, host_etc, prepare_box, read_root
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
 from sandboxes.output import OutputCapture
 from sandboxes.protocol import ExecResult, OutputCallback
-from sandboxes.runtime import AgentRuntime, agent_runtime
+from sandboxes.runtime import AgentRuntime, agent_runtime, default_cache_root
 from sandboxes.users import hand_over, sandbox_user
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class DockerSandbox:
         self._exec_user = f"{self._user.uid}:{self._user.gid}"
         self._image: SandboxImage | None = None
         self._runtime: AgentRuntime | None = None  # the host's agent runtime, for the offline image
+        self._host_etc: str | None = None  # and the shared /etc entries' per-host copy
         self.isolation = self._describe("image chosen at start")
         self._client: docker.DockerClient | None = None
         self._container: Any = None
@@ -162,6 +163,7 @@ class DockerSandbox:
                 runtime = ""
                 if self._image.host_runtime:
                     self._runtime = await asyncio.to_thread(agent_runtime)
+                    self._host_etc = await asyncio.to_thread(host_etc, str(default_cache_root()))
                     runtime = "; host /usr and the agent runtime (numpy, torch) bound read-only"
                 self.isolation = self._describe(self._image.name + runtime)
                 # A crashed run may have left this work dir's container running: it goes.
@@ -194,6 +196,7 @@ class DockerSandbox:
             limits=self._limits,
             labels=sandbox_labels(campaign=self.campaign, workdir=self._root),
             runtime=self._runtime,
+            host_etc=self._host_etc,
             shared=self._shared_dir,
         )
         try:

@@ -18,7 +18,7 @@ from docker.types import Mount, Ulimit
 
 from sandboxes.docker_exec import PID_DIR
 from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, host_runtime_mounts
-from sandboxes.layout import DATA, SHARED, Box
+from sandboxes.layout import BOX_ETC, DATA, SHARED, Box
 from sandboxes.limits import CPU_HARD_GRACE_S, SandboxLimits
 from sandboxes.runtime import AgentRuntime
 
@@ -27,10 +27,12 @@ KEEPER_USER = "65534:65534"
 code must not reach it, or the container would stop with it."""
 
 
-def _mounts(image: SandboxImage, box: Box, runtime: AgentRuntime | None, shared: str | None) -> list[Mount]:
-    mounts = host_runtime_mounts(runtime, box.etc) if image.host_runtime and runtime is not None else [
-        Mount(f"/etc/{name}", f"{box.etc}/{name}", type="bind", read_only=True) for name in ("passwd", "group")
-    ]
+def _mounts(image: SandboxImage, box: Box, runtime: AgentRuntime | None, host_etc: str | None,
+            shared: str | None) -> list[Mount]:
+    if image.host_runtime and runtime is not None and host_etc is not None:
+        mounts = host_runtime_mounts(runtime, box.etc, host_etc)
+    else:  # an image of its own: only the sandbox's own passwd and group
+        mounts = [Mount(f"/etc/{name}", f"{box.etc}/{name}", type="bind", read_only=True) for name in BOX_ETC]
     mounts.append(Mount(CONTAINER_WORKDIR, box.workdir, type="bind", read_only=False))
     mounts.append(Mount(DATA, box.data, type="bind", read_only=True))
     mounts.append(Mount(SHARED, shared or box.empty, type="bind", read_only=True))
@@ -57,11 +59,13 @@ def container_options(
     limits: SandboxLimits,
     labels: Mapping[str, str],
     runtime: AgentRuntime | None = None,
+    host_etc: str | None = None,
     shared: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``containers.run(image.name, **options)``.
 
-    ``runtime``: the agent runtime to bind, for an image that needs the host's (offline).
+    ``runtime`` and ``host_etc``: the agent runtime and the shared ``/etc`` entries' per-host
+    copy to bind, for an image that needs the host's (offline).
     """
     options: dict[str, Any] = {
         "command": ["sleep", "2147483647"],
@@ -77,7 +81,7 @@ def container_options(
         "hostname": "sandbox",
         "cgroupns": "private",  # /proc/self/cgroup shows "/", never the container id
         "labels": dict(labels),
-        "mounts": _mounts(image, box, runtime, shared),
+        "mounts": _mounts(image, box, runtime, host_etc, shared),
         "tmpfs": {"/tmp": f"size={limits.tmp_bytes},mode=1777", PID_DIR: "size=1m,mode=1777"},
         "ulimits": _ulimits(limits),
         "environment": {"HOME": CONTAINER_WORKDIR},

@@ -8,7 +8,8 @@ host path, a campaign or the kind of run.
 
 On the host a sandbox's work dir ``W`` gets a private sibling, the *box*
 ``W.parent/.W.name.box``: host-owned, never writable by agent code and never inside
-the work dir. It holds the inputs (hard links or copies), the generated ``etc``, the
+the work dir. It holds the inputs (hard links or copies), the generated ``etc``
+(``passwd``, ``group``; the rest of ``/etc`` is a per-host copy, ``host_etc``), the
 overlay scratch dir the work dir's view needs, an empty dir and, on a root host, the
 sandbox's own device nodes. Every path the host hands to bubblewrap or Docker is a
 host-owned dir or file; the only agent-writable one is ``W`` itself, bound once as a
@@ -17,9 +18,12 @@ whole, through a parent the agent cannot change.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import shutil
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +44,10 @@ FILE_MODE = 0o444
 # lookup order and Debian's alternatives links (awk, editors). Copied, never bound: a
 # host inode seen by two sandboxes at once is a channel between them (flock).
 HOST_ETC = ("nsswitch.conf", "hosts", "localtime", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives")
-ETC_ENTRIES = ("passwd", "group", *HOST_ETC)
-"""What a box's ``etc`` holds (and a Docker sandbox binds from it): generated and copied."""
+BOX_ETC = ("passwd", "group")
+"""What a box's ``etc`` holds for Docker to bind (bwrap shows ``hostname`` too): generated per sandbox."""
+ETC_ENTRIES = (*BOX_ETC, *HOST_ETC)
+"""Every ``/etc`` entry a sandbox has."""
 # Device nodes of a root host's sandboxes: their own inodes, so no two sandboxes share one.
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
@@ -134,19 +140,60 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _etc(box: Box, uid: int, gid: int) -> None:
+    """The sandbox's own ``/etc`` entries; the rest comes from ``host_etc``, shared."""
     _fresh_dir(box.etc)
     passwd, group = _passwd(uid, gid)
     _write(os.path.join(box.etc, "passwd"), passwd)
     _write(os.path.join(box.etc, "group"), group)
     _write(os.path.join(box.etc, "hostname"), f"{SANDBOX_HOSTNAME}\n".encode())
+
+
+def _etc_digest() -> str:
+    digest = hashlib.sha256()
     for name in HOST_ETC:
         source = os.path.join("/etc", name)
-        dest = os.path.join(box.etc, name)
         if os.path.isdir(source):
-            shutil.copytree(source, dest, symlinks=True)
+            for entry in sorted(os.listdir(source)):
+                path = os.path.join(source, entry)
+                if os.path.islink(path):
+                    digest.update(f"{name}/{entry} -> {os.readlink(path)}\n".encode())
+                elif os.path.isfile(path):
+                    with open(path, "rb") as f:
+                        digest.update(f"{name}/{entry}\n".encode() + f.read())
         elif os.path.isfile(source):
-            shutil.copyfile(source, dest)  # follows a host link (localtime): the content is what counts
-            os.chmod(dest, FILE_MODE)
+            with open(source, "rb") as f:
+                digest.update(f"{name}\n".encode() + f.read())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def host_etc(cache_root: str) -> str:
+    """A host-owned copy of the ``/etc`` entries every sandbox shares (``HOST_ETC``), made
+    once per host and content under ``cache_root`` (named by a digest of what it holds,
+    built aside and renamed into place). Copied, never bound from ``/etc``: bwrap shows it
+    through an overlay per sandbox, so no host inode is shared. Blocking; cached per process.
+    """
+    final = os.path.join(cache_root, f"etc-{_etc_digest()}")
+    if os.path.isdir(final):
+        return final
+    os.makedirs(cache_root, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".etc-", dir=cache_root)
+    try:
+        os.chmod(work, BOX_MODE)
+        for name in HOST_ETC:
+            source = os.path.join("/etc", name)
+            dest = os.path.join(work, name)
+            if os.path.isdir(source):
+                shutil.copytree(source, dest, symlinks=True)
+            elif os.path.isfile(source):
+                shutil.copyfile(source, dest)  # follows a host link (localtime): the content is what counts
+                os.chmod(dest, FILE_MODE)
+        os.rename(work, final)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
+        if not os.path.isdir(final):  # another process may have finished first
+            raise
+    return final
 
 
 def _devices(box: Box) -> None:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from sandboxes.bwrap import STAGE, BwrapBinary, bwrap_argv, unshare_argv
 from sandboxes.errors import SandboxError
-from sandboxes.layout import WORK, box_for, prepare_box
+from sandboxes.layout import WORK, box_for, host_etc, prepare_box
+from sandboxes.runtime import default_cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,11 @@ def _probe_bwrap(binary: BwrapBinary) -> str | None:
             prepare_box(box, {}, uid=os.getuid(), gid=os.getgid(), devices=as_root, link=True)
         except SandboxError as exc:
             return str(exc)
-        argv = bwrap_argv(binary, box=box, run_dir=WORK, shared=None, tmp_bytes=1 << 20, runtime=None,
+        try:
+            etc = host_etc(str(default_cache_root()))
+        except OSError as exc:
+            return f"cannot copy /etc's shared entries: {exc}"
+        argv = bwrap_argv(binary, box=box, etc=etc, run_dir=WORK, shared=None, tmp_bytes=1 << 20, runtime=None,
                           as_root=as_root)
         reason = _run_probe([*argv, "true"], cwd=parent)
     if reason is None:

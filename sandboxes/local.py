@@ -32,12 +32,12 @@ from sandboxes.files import (
     read_inside,
     write_inside,
 )
-from sandboxes.layout import box_for, check_data_name, prepare_box, read_root
+from sandboxes.layout import box_for, check_data_name, host_etc, prepare_box, read_root
 from sandboxes.limits import SandboxLimits, find_prlimit, rlimit_launcher
 from sandboxes.output import OutputCapture
 from sandboxes.process import ChildProcess
 from sandboxes.protocol import ExecResult, OutputCallback
-from sandboxes.runtime import AgentRuntime, agent_runtime
+from sandboxes.runtime import AgentRuntime, agent_runtime, default_cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class LocalSandbox:
         self._limits = limits
         self._launcher = rlimit_launcher(limits, find_prlimit())
         self._runtime: AgentRuntime | None = None  # the agent Python, found or built by start()
+        self._host_etc = ""  # the shared /etc entries' per-host copy, found or made by start()
         self._children: set[ChildProcess] = set()
         self._resumed = asyncio.Event()  # cleared while paused; new execs wait on it
         self._resumed.set()
@@ -145,6 +146,7 @@ class LocalSandbox:
             if self._started:
                 return
             self._runtime = await asyncio.to_thread(agent_runtime)
+            self._host_etc = await asyncio.to_thread(host_etc, str(default_cache_root()))
             await asyncio.to_thread(self._prepare)
             self._started = True
 

@@ -136,7 +136,7 @@ async def test_a_live_exec_and_a_rerun_see_identical_mountinfo(
     assert (await rerun.exec(["cat", "data/train_weak.npy"])).stdout == "rerun"
 
 
-LOCK_FILES = ("/etc/passwd", "/etc/group", "/usr/bin/ls", "/data/x.npy", "/shared/post.txt",
+LOCK_FILES = ("/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/usr/bin/ls", "/data/x.npy", "/shared/post.txt",
               "/runtime/venv/pyvenv.cfg", "/dev/null", "/dev/urandom")
 # Holds every lock until the test writes "done" (looked for by listing: see COUNTER in
 # test_confined_backends), so the probe runs while they are surely held.

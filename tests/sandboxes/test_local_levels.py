@@ -13,7 +13,7 @@ import pytest
 
 from sandboxes import ConfinedSandbox, SandboxError, create_sandbox, levels
 from sandboxes.bwrap import inner_argv, outer_argv
-from sandboxes.layout import box_for
+from sandboxes.layout import box_for, host_etc
 from sandboxes.runtime import agent_runtime
 from sandboxes.levels import LevelProbe
 from sandboxes.local import ISOLATION as PROCESS_ISOLATION
@@ -45,11 +45,13 @@ def test_bwrap_stages_host_places_outside_and_the_inner_view_names_none(tmp_path
     runtime = agent_runtime()
     binary, _ = levels.find_bwrap()
     assert binary is not None
-    outer = outer_argv(binary, box=box, shared=str(tmp_path / "forum"), runtime=runtime, as_root=True)
+    etc = host_etc(str(tmp_path / "cache"))
+    outer = outer_argv(binary, box=box, etc=etc, shared=str(tmp_path / "forum"), runtime=runtime, as_root=True)
     inner = inner_argv(binary, box=box, run_dir="/work/sub", tmp_bytes=1 << 24, runtime=runtime, as_root=True)
     pairs = list(zip(outer, outer[1:], outer[2:]))
     binds = {(src, dest) for flag, src, dest in pairs if flag in ("--bind", "--ro-bind")}
     assert (box.parent, "/s/box") in binds and (str(tmp_path / "forum"), "/s/shared") in binds
+    assert (etc, "/s/etc") in binds and not os.path.exists(f"{etc}/shadow"), "a copy of a few /etc entries only"
     for host, inside in runtime.mounts():
         assert (host, f"/s{inside}") in binds, "the agent runtime is staged read-only"
     assert not any(src.startswith(os.path.realpath(sys.prefix)) for src, _ in binds
