@@ -25,6 +25,7 @@ from agents.conversation import (
     ToolUseBlock,
 )
 from agents.events import TokenUsage
+from agents.resume import INTERRUPTED
 from agents.settings import AarSettings
 
 _PGR_RE = re.compile(r"PGR[^0-9+-]*([+-]?\d+(?:\.\d+)?)")
@@ -92,6 +93,13 @@ def _steps(messages: tuple[Message, ...]) -> list[_Step]:
     return [_Step(use, results.get(use.id)) for m in messages if m.role == "assistant" for use in m.tool_uses()]
 
 
+def _is_training(step: _Step) -> bool:
+    """A training run of the sweep that counts: one the engine's death interrupted is run again
+    (its effects are unknown), so it takes no setting of the sweep."""
+    return (step.use.name == "run_command" and str(step.use.input.get("command", "")).startswith(TRAIN)
+            and not (step.result is not None and step.result.content == INTERRUPTED))
+
+
 def best_shared_setting(forum_text: str, me: str, my_knob: str) -> tuple[str, float] | None:
     """The best setting another agent posted (flags and public PGR), on another knob than mine."""
     best: tuple[str, float] | None = None
@@ -138,7 +146,7 @@ class BaselineResearcher:
         notes = self._acknowledge_supervisor(request.messages)
         steps = _steps(request.messages)
         done = [s.use.name for s in steps]
-        runs = [s for s in steps if s.use.name == "run_command" and str(s.use.input.get("command", "")).startswith(TRAIN)]
+        runs = [s for s in steps if _is_training(s)]
         scored = self._scores(steps)
         base = self._base_setting(steps, request.agent_id)
         last = steps[-1] if steps else None
@@ -177,6 +185,8 @@ class BaselineResearcher:
                 lead = f"Best so far: {d.knob}={_fmt(best_v)} at public PGR ~{best_p:.2f}. "
             if base and last is not None and last.use.name == "read_forum":
                 lead += f"Another agent found `{base}` best so far; I build on it. "
+            if last is not None and last.result is not None and last.result.content == INTERRUPTED:
+                lead += "That run was cut off when the engine stopped; I run it again. "
             return notes + f"{lead}Next experiment: {d.knob}={_fmt(value)}.", (
                 "run_command", {"command": f"{TRAIN} {self._setting(value, base)} --seed {self._seed}", "timeout_s": 120})
         if sum(1 for name in done if name == "post_to_forum") < 2:
@@ -193,7 +203,7 @@ class BaselineResearcher:
         scored: list[tuple[float, float]] = []
         runs = 0
         for step in steps:
-            if step.use.name == "run_command" and str(step.use.input.get("command", "")).startswith(TRAIN):
+            if _is_training(step):
                 runs += 1
             if step.use.name == "submit_predictions" and step.result and not step.result.is_error:
                 pgr = parse_pgr(step.result.content)
