@@ -65,7 +65,6 @@ CLOSE_TIMEOUT_S = 10.0
 REPRODUCTION_DRAIN_S = 120.0
 
 
-
 def agent_workdir(run_dir: Path, agent_id: str) -> Path:
     """An agent's work dir, ``<run dir>/<agent>/work``: its sandbox's box lies beside it.
 

@@ -23,6 +23,7 @@ from agents.events import Event, event_to_json
 from agents.settings import DEFAULT_TESTBED, AarSettings, CampaignFileError, load_settings
 from agents.store import EventStore, StoreError
 from sandboxes import SandboxError
+from sandboxes.levels import LEVELS, RISKS
 
 EXIT_USAGE = 2
 
@@ -62,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no UI; print progress lines")
     run.add_argument("--testbed", help=f"research problem (default {DEFAULT_TESTBED})")
     run.add_argument("--sandbox", help="sandbox backend (default local)")
-    run.add_argument("--isolation", choices=("bwrap", "namespaces", "process"),
+    run.add_argument("--isolation", choices=LEVELS,
                      help="the least isolation agent code may run at (default bwrap; weaker ones show agent "
                           "code the host, and need --accept-isolation-risk)")
     run.add_argument("--accept-isolation-risk", metavar="RISK",
-                     help="run below bwrap, naming the risk: host-files-visible (namespaces), "
-                          "host-files-network-and-processes-visible (process)")
+                     help="run below bwrap, naming the risk: "
+                          + ", ".join(f"{risk} ({level})" for level, risk in RISKS.items()))
     run.add_argument("--experiments", type=_positive, help="scored submissions per agent")
     run.add_argument("--limit", type=_positive, help="use only this many testbed items")
     run.add_argument("--max-wall", type=float, help="wall-clock budget in seconds")
