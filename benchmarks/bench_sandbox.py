@@ -57,7 +57,7 @@ async def _bench_start(backend: str, runs: int, tmp: Path) -> list[float]:
     """``start()`` of fresh sandboxes (the agent runtime already built: it is cached per host)."""
     samples = []
     for i in range(max(3, runs // 5)):
-        sandbox = _make(backend, tmp / f"{backend}-start-{i}")
+        sandbox = _make(backend, tmp / f"{backend}-start-{i}" / "work")
         begin = time.perf_counter()
         await sandbox.start()
         samples.append((time.perf_counter() - begin) * 1000)
@@ -66,7 +66,7 @@ async def _bench_start(backend: str, runs: int, tmp: Path) -> list[float]:
 
 
 async def _bench_backend(backend: str, runs: int, tmp: Path) -> dict[str, list[float]]:
-    sandbox = _make(backend, tmp / backend)
+    sandbox = _make(backend, tmp / backend / "work")
     await sandbox.start()  # the first start on a host builds the agent runtime (seconds, once)
     try:
         await sandbox.write_file("small.py", SMALL_SCRIPT)
@@ -115,6 +115,7 @@ async def _measure(backends: list[str], runs: int) -> tuple[dict[str, dict[str, 
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
+        tmp.chmod(0o755)  # a root host's sandbox uid reaches its work dir through here (Docker)
         for backend in backends:
             if backend != "docker" and not levels.probe(backend).available:
                 skipped[backend] = levels.probe(backend).reason

@@ -14,6 +14,9 @@ they read ``/oldroot/s/...`` for every sandbox, live run or re-run. And an overl
 inodes of its own: two sandboxes reading the same host file never share an inode,
 so no lock taken in one is seen by another (the flock channel).
 
+A Docker sandbox runs the same inner bwrap in its container, which stages the same
+dirs under ``/s`` with Docker binds (``Outer`` says what the inner one finds there).
+
 No path given to either bwrap passes through agent-writable space: the outer binds
 host-owned dirs only (the work dir's parent included, whose ``work`` entry the agent
 cannot replace), and the inner's mount targets lie in its own tmpfs.
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sandboxes.layout import DATA, SANDBOX_HOSTNAME, SHARED, WORK, Box
@@ -50,33 +53,78 @@ class BwrapBinary:
         return self.inner_path or self.path
 
 
-def _system_dirs(show: Callable[[str], list[str]]) -> tuple[str, ...]:
-    """The system dirs as the host has them: its links as links (merged /usr: /bin -> usr/bin),
-    each dir as ``show`` makes it."""
-    args: list[str] = []
+SystemLayout = tuple[tuple[str, str | None], ...]
+"""The system dirs a root has: (path, link target), the target None for a real dir."""
+PROC_MASKS = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats")
+"""Files of ``/proc`` covered with ``/dev/null`` in the sandbox, as Docker masks them."""
+
+
+@functools.lru_cache(maxsize=1)
+def host_layout() -> SystemLayout:
+    """The host's system dirs: its links as links (merged /usr: /bin -> usr/bin)."""
+    layout: list[tuple[str, str | None]] = []
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
+            layout.append((path, os.readlink(path)))
         elif os.path.isdir(path):
-            args += show(path)
+            layout.append((path, None))
+    return tuple(layout)
+
+
+def _system_dirs(layout: Iterable[tuple[str, str | None]], show: Callable[[str], list[str]]) -> tuple[str, ...]:
+    """bwrap options making the system dirs of ``layout``: links as links, each dir as ``show`` makes it."""
+    args: list[str] = []
+    for path, target in layout:
+        args += ["--symlink", target, path] if target is not None else show(path)
     return tuple(args)
 
 
 @functools.lru_cache(maxsize=1)
 def system_binds() -> tuple[str, ...]:
     """The outer view's system dirs, bound at their own paths (the inner bwrap's libc)."""
-    return _system_dirs(lambda path: ["--ro-bind", path, path])
+    return _system_dirs(host_layout(), lambda path: ["--ro-bind", path, path])
+
+
+@functools.lru_cache(maxsize=8)
+def system_overlays(layout: SystemLayout) -> tuple[str, ...]:
+    """The inner view's system dirs, each a read-only overlay of the same path outside."""
+    return _system_dirs(layout, lambda path: _ro_overlay(path, path))
 
 
 @functools.lru_cache(maxsize=1)
-def _system_overlays() -> tuple[str, ...]:
-    """The inner view's system dirs, each a read-only overlay of the outer's."""
-    return _system_dirs(lambda path: _ro_overlay(path, path))
+def _proc_masks() -> tuple[str, ...]:
+    # The sandbox's /proc shows the host kernel's files: only those this kernel has.
+    args: list[str] = []
+    for path in PROC_MASKS:
+        if os.path.exists(path):
+            args += ["--ro-bind", "/dev/null", path]
+    return tuple(args)
 
 
 def _ro_overlay(staged: str, dest: str) -> list[str]:
     # bwrap wants two lower dirs for a read-only overlay; the empty one changes nothing.
     return ["--overlay-src", staged, "--overlay-src", f"{STAGE}/empty", "--ro-overlay", dest]
+
+
+@dataclass(frozen=True)
+class Outer:
+    """Where the inner bwrap starts: the outer bwrap's view, or a sandbox container.
+
+    Either way it holds the staged dirs under ``STAGE`` (``box`` (the work dir's parent),
+    ``empty``, ``shared``, ``runtime/...``) and system dirs to show at their own paths.
+    """
+
+    bwrap: str
+    """The inner bwrap's path there."""
+    layout: SystemLayout
+    """Its system dirs."""
+    etc: str
+    """The dir whose entries the sandbox's ``/etc`` shows under the sandbox's own."""
+
+
+def local_outer(binary: BwrapBinary) -> Outer:
+    """The outer bwrap's view (``outer_argv``)."""
+    return Outer(binary.inside, host_layout(), f"{STAGE}/etc")
 
 
 def outer_argv(
@@ -104,7 +152,7 @@ def outer_argv(
 
 
 def inner_argv(
-    binary: BwrapBinary,
+    outer: Outer,
     *,
     box: Box,
     run_dir: str,
@@ -127,15 +175,15 @@ def inner_argv(
         caps = []
     staged_box = f"{STAGE}/box/{os.path.basename(box.root)}"
     args = [
-        binary.inside,
+        outer.bwrap,
         *namespaces,
         "--die-with-parent",  # our exit, or the wrapper's death, takes the whole namespace down
         "--new-session",  # `kill -9 0` in agent code then hits only its own session
         "--hostname",
         SANDBOX_HOSTNAME,
-        *_system_overlays(),
-        # The host's shared entries under the sandbox's own (passwd, group, hostname).
-        "--overlay-src", f"{STAGE}/etc", "--overlay-src", f"{staged_box}/etc", "--ro-overlay", "/etc",
+        *system_overlays(outer.layout),
+        # The shared entries under the sandbox's own (passwd, group, hostname).
+        "--overlay-src", outer.etc, "--overlay-src", f"{staged_box}/etc", "--ro-overlay", "/etc",
     ]
     if runtime is not None:
         # Without --perms a root bwrap makes parents 0700, which the sandbox's uid cannot traverse.
@@ -148,7 +196,7 @@ def inner_argv(
     args += _ro_overlay(f"{STAGE}/shared", SHARED)
     args += ["--overlay-src", f"{STAGE}/empty", "--overlay", f"{STAGE}/box/{os.path.basename(box.workdir)}",
              f"{staged_box}/overlay", WORK]
-    args += ["--proc", "/proc"]
+    args += ["--proc", "/proc", *_proc_masks()]
     if as_root:
         args += _ro_overlay(f"{staged_box}/dev", "/dev")  # device nodes of this sandbox's own
     else:
@@ -177,7 +225,9 @@ def bwrap_argv(
     """
     return [
         *outer_argv(binary, box=box, etc=etc, shared=shared, runtime=runtime, as_root=as_root),
-        *inner_argv(binary, box=box, run_dir=run_dir, tmp_bytes=tmp_bytes, runtime=runtime, as_root=as_root),
+        *inner_argv(
+            local_outer(binary), box=box, run_dir=run_dir, tmp_bytes=tmp_bytes, runtime=runtime, as_root=as_root
+        ),
     ]
 
 

@@ -169,17 +169,22 @@ class DockerExec:
         self._post(self._resolve, code, None)
 
 
+def run_blocking(api: Any, container_id: str, argv: Sequence[str], user: str) -> tuple[int | None, str]:
+    """Run ``argv`` in the container and wait: (exit code, stdout and stderr). Blocking;
+    engine errors propagate (``docker.errors.DockerException``, ``OSError``)."""
+    exec_id = api.exec_create(container_id, list(argv), stdout=True, stderr=True, user=user)["Id"]
+    output = api.exec_start(exec_id)
+    return api.exec_inspect(exec_id).get("ExitCode"), output.decode(errors="replace")
+
+
 def kill_exec_group(api: Any, container_id: str, pid_file: str, user: str) -> bool:
     """Kill the process group of the exec whose wrapper wrote ``pid_file``. Blocking.
 
     False when the kill could not run (the container hit its pids limit, or the
-    engine failed): the caller then restarts the container, which kills everything.
+    engine failed): the caller then replaces the container, which kills everything.
     """
     try:
-        exec_id = api.exec_create(
-            container_id, ["/bin/sh", "-c", KILLER, "aar-kill", pid_file], stdout=True, stderr=True, user=user
-        )["Id"]
-        api.exec_start(exec_id)
-        return bool(api.exec_inspect(exec_id).get("ExitCode") == 0)
+        code, _ = run_blocking(api, container_id, ["/bin/sh", "-c", KILLER, "aar-kill", pid_file], user)
     except (docker.errors.DockerException, OSError):
         return False
+    return code == 0

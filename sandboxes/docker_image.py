@@ -4,8 +4,9 @@ Real users build ``sandboxes/Dockerfile`` (python:3.11-slim with numpy) as
 ``aar-sandbox:latest``, or name any image in ``AAR_SANDBOX_IMAGE``. Where no image
 can be pulled (CI, air-gapped machines), an offline image is imported from a rootfs
 made here: static busybox for the shell and ``sleep``, plus mount points; at run time
-the host's ``/usr`` and ``/lib*`` and the agent runtime (``runtime``: numpy and torch,
-never aar's own packages) with its base Python are bound read-only. That needs the engine on this host.
+the host's ``/usr`` and ``/lib*`` are bound read-only, and the agent runtime (``runtime``:
+numpy and torch, never aar's own packages) with its base Python and the shared ``/etc``
+entries are staged for the sandbox's bwrap (``docker_spec``). That needs the engine on this host.
 """
 
 from __future__ import annotations
@@ -20,22 +21,18 @@ from dataclasses import dataclass
 
 import docker
 import docker.errors
-from docker.types import Mount
 
 from sandboxes.docker_engine import LABEL_SANDBOX, engine_error
 from sandboxes.errors import SandboxError
-from sandboxes.layout import BOX_ETC, ETC_ENTRIES, WORK
-from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime
+from sandboxes.layout import WORK
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "aar-sandbox:latest"
 IMAGE_ENV = "AAR_SANDBOX_IMAGE"
 OFFLINE_REPOSITORY = "aar-sandbox-offline"
-CONTAINER_WORKDIR = WORK
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox")
-_IMAGE_DIRS = ("bin", "etc", "tmp", "run", "proc", "sys", "dev", "root", "home", "work", "data", "shared", "runtime",
-               "usr")
+_IMAGE_DIRS = ("bin", "etc", "tmp", "run", "proc", "sys", "dev", "root", "home", "s", "usr")
 _HOST_LIB_DIRS = ("lib", "lib32", "lib64", "libx32")
 
 
@@ -100,11 +97,6 @@ def offline_rootfs(busybox: str) -> bytes:
                 _add_link(tar, f"bin/{applet}", "busybox")
         if "bash" not in names:
             _add_link(tar, "bin/bash", "/usr/bin/bash")  # `#!/bin/bash` scripts, with the host /usr bound
-        for name in ETC_ENTRIES:  # mount points of the box's etc entries
-            if os.path.isdir(f"/etc/{name}"):
-                _add_dir(tar, f"etc/{name}")
-            else:
-                _add_file(tar, f"etc/{name}", b"")
     return buffer.getvalue()
 
 
@@ -127,7 +119,7 @@ def build_offline_image(client: docker.DockerClient, busybox: str | None = None)
     except (docker.errors.DockerException, OSError) as exc:
         raise engine_error("looking up the offline image", exc) from exc
     repository, tag = name.split(":")
-    changes = [f"LABEL {LABEL_SANDBOX}=1", f"WORKDIR {CONTAINER_WORKDIR}", 'CMD ["sleep", "2147483647"]']
+    changes = [f"LABEL {LABEL_SANDBOX}=1", f"WORKDIR {WORK}", 'CMD ["sleep", "2147483647"]']
     try:
         client.api.import_image_from_data(rootfs, repository=repository, tag=tag, changes=changes)
     except (docker.errors.DockerException, OSError) as exc:
@@ -160,26 +152,3 @@ def resolve_image(client: docker.DockerClient, requested: str | None = None) -> 
         return build_offline_image(client)
     except (docker.errors.DockerException, OSError) as exc:
         raise engine_error("looking up the sandbox image", exc) from exc
-
-
-def host_runtime_mounts(runtime: AgentRuntime, box_etc: str, host_etc: str) -> list[Mount]:
-    """Read-only binds of the host's system dirs, the ``/etc`` entries (the sandbox's own from
-    its box at ``box_etc``, the shared ones from the per-host copy at ``host_etc``), the agent
-    runtime at ``/runtime`` (offline image), and empty read-only mounts over what must stay
-    hidden (the base install's site-packages).
-
-    A symlinked system dir (merged /usr) is the image's own link, never a second bind.
-    """
-    mounts: list[Mount] = []
-    for path in SYSTEM_DIRS:
-        if path in ("/usr", "/lib", "/lib64") and os.path.isdir(path) and not os.path.islink(path):
-            mounts.append(Mount(path, path, type="bind", read_only=True))
-    for name in ETC_ENTRIES:
-        source = os.path.join(box_etc if name in BOX_ETC else host_etc, name)
-        if os.path.lexists(source):
-            mounts.append(Mount(f"/etc/{name}", source, type="bind", read_only=True))
-    for host, inside in runtime.mounts():
-        mounts.append(Mount(inside, host, type="bind", read_only=True))
-    for path in runtime.hidden:
-        mounts.append(Mount(path, None, type="tmpfs", read_only=True, tmpfs_size=4096, tmpfs_mode=0o555))
-    return mounts

@@ -1,11 +1,13 @@
 """The Docker sandbox: one locked-down container per agent, for the agent's lifetime.
 
 The container has no network, a read-only root, no capabilities, no privilege gain,
-a non-root user, memory, CPU and pids limits, a size-capped ``/tmp``, and the fixed
-view of ``layout``: the work dir read-write at ``/work``, the inputs (copies in the
-sandbox's host-owned box) read-only at ``/data``, the shared folder at ``/shared``. A
-container that cannot be brought back to order is removed and a new one made from a
-fresh spec, never restarted.
+a non-root user, memory, CPU and pids limits (``docker_spec``). Agent code runs in it
+under the same inner bubblewrap as the local sandbox (``bwrap``), which builds the
+fixed view of ``layout`` from the container's staged dirs: the work dir read-write at
+``/work``, the inputs read-only at ``/data``, the shared folder at ``/shared``, a
+size-capped ``/tmp``. So both backends show agent code the same paths, and no host
+path, campaign id or container id. A container that cannot be brought back to order is
+removed and a new one made from a fresh spec, never restarted.
 
 Execs stream their output; pause and resume freeze the whole container
 (cgroup freezer). Containers carry labels (campaign, work dir, owning process) so a
@@ -24,6 +26,7 @@ import logging
 import os
 import re
 import signal
+import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -43,18 +46,20 @@ from sandboxes.docker_engine import (
     prune_containers,
     sandbox_labels,
 )
-from sandboxes.docker_exec import DockerExec, kill_exec_group
-from sandboxes.docker_image import CONTAINER_WORKDIR, SandboxImage, resolve_image
-from sandboxes.docker_spec import container_options
+from sandboxes.bwrap import STAGE, BwrapBinary, Outer, SystemLayout, inner_argv
+from sandboxes.docker_exec import DockerExec, kill_exec_group, run_blocking
+from sandboxes.docker_image import SandboxImage, resolve_image
+from sandboxes.docker_spec import bwrap_mounts, container_spec
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
 from sandboxes.files import ensure_tmp, exec_dir, place_link, prepare_workdir, read_inside, write_inside
-from sandboxes.layout import DATA, SHARED, box_for, check_data_name, host_etc, prepare_box, read_root
+from sandboxes.layout import DATA, SHARED, WORK, box_for, check_data_name, host_etc, prepare_box, read_root
+from sandboxes.levels import find_bwrap
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
 from sandboxes.output import OutputCapture
 from sandboxes.protocol import ExecResult, OutputCallback
-from sandboxes.runtime import AgentRuntime, agent_runtime, default_cache_root
+from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime, agent_runtime, default_cache_root
 from sandboxes.users import hand_over, sandbox_user
 
 logger = logging.getLogger(__name__)
@@ -63,6 +68,24 @@ KILL_WAIT_S = 3.0  # after a timeout kill, how long the exec's output may take t
 START_ATTEMPTS = 3  # an exec refused because a pause landed as it started is retried
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_FILES: Mapping[str, Path] = MappingProxyType({})
+# A dir holding nothing but the engine's docker-init (a /sbin the image lacks) is left out.
+_LAYOUT = r"""
+for d in "$@"; do
+    if [ -L "$d" ]; then printf 'link %s %s\n' "$d" "$(readlink "$d")"
+    elif [ -d "$d" ] && [ -n "$(ls -A "$d" | grep -vx docker-init)" ]; then printf 'dir %s\n' "$d"; fi
+done
+"""
+
+
+def parse_layout(listing: str) -> SystemLayout:
+    """The system dirs a container's image has, from ``_LAYOUT``'s lines."""
+    layout: list[tuple[str, str | None]] = []
+    for line in listing.splitlines():
+        kind, _, rest = line.partition(" ")
+        path, _, target = rest.partition(" ")
+        if path in SYSTEM_DIRS and kind in ("link", "dir"):
+            layout.append((path, target if kind == "link" else None))
+    return tuple(layout)
 
 
 def _name_part(text: str) -> str:
@@ -102,9 +125,11 @@ class DockerSandbox:
         self._limits = limits
         self._requested_image = image
         self.campaign = campaign or self.workdir.parent.name
-        self._user = sandbox_user(self._root)
+        self._user = sandbox_user(None)
         self._exec_user = f"{self._user.uid}:{self._user.gid}"
         self._image: SandboxImage | None = None
+        self._bwrap: BwrapBinary | None = None
+        self._outer: Outer | None = None  # what the inner bwrap finds in the container
         self._runtime: AgentRuntime | None = None  # the host's agent runtime, for the offline image
         self._host_etc: str | None = None  # and the shared /etc entries' per-host copy
         self.isolation = self._describe("image chosen at start")
@@ -129,8 +154,10 @@ class DockerSandbox:
         cpus = f"{limits.cpus:g} CPUs" if limits.cpus else "no CPU limit"
         pids = f"{limits.processes} processes" if limits.processes else "no pids limit"
         return (
-            f"docker ({image}; no network; read-only root and inputs; private /tmp; cap-drop ALL; "
-            f"no-new-privileges; {self._user.describe()}; {memory}, {cpus}, {pids}; not isolated: the kernel)"
+            f"docker ({image}; agent code under bubblewrap in the container: own mount, PID, user, IPC and "
+            f"network namespaces; no network; read-only root and inputs; private /tmp; cap-drop ALL; "
+            f"no-new-privileges; seccomp; {self._user.describe()}; {memory}, {cpus}, {pids}; not isolated: "
+            f"the kernel)"
         )
 
     @property
@@ -156,6 +183,9 @@ class DockerSandbox:
             if self._started:
                 return
             await asyncio.to_thread(self._prepare)
+            self._bwrap, why = await asyncio.to_thread(find_bwrap)
+            if self._bwrap is None:
+                raise SandboxError(f"the Docker sandbox runs agent code under bubblewrap in its container: {why}")
             client = await asyncio.to_thread(connect)
             self._client = client
             try:
@@ -169,7 +199,11 @@ class DockerSandbox:
                 # A crashed run may have left this work dir's container running: it goes.
                 await asyncio.to_thread(prune_containers, workdir=self._root, client=client)
                 self._container = await asyncio.to_thread(self._create_container, self._image)
+                self._outer = await asyncio.to_thread(self._probe)
             except BaseException:
+                if self._container is not None:
+                    await asyncio.to_thread(_remove, self._container)
+                    self._container = None
                 self._client = None
                 await asyncio.to_thread(client.close)
                 raise
@@ -178,10 +212,16 @@ class DockerSandbox:
 
     def _prepare(self) -> None:
         prepare_workdir(self._root)
-        # Copies, not hard links: a bind shows the host inode, and one inode in two
-        # containers would carry locks between them.
+        parent = os.stat(self._box.parent)
+        if self._user.dedicated and not parent.st_mode & stat.S_IXOTH:
+            # bwrap in the container reaches the work dir and the box as the sandbox's uid.
+            raise SandboxError(f"the Docker sandbox's uid cannot reach its work dir: {self._box.parent} "
+                               "is not searchable by others (chmod o+x it, or give a work dir below another)")
+        # Hard links may share the host file's inode: bwrap shows them through an overlay.
         prepare_box(self._box, self._data_sources, uid=self._user.uid, gid=self._user.gid, devices=False,
-                    link=False)
+                    link=True)
+        if self._user.owner is not None:  # bwrap mounts the /work overlay as the sandbox's uid
+            os.chown(self._box.overlay, *self._user.owner)
         for name, target in (("data", DATA), ("shared", SHARED)):
             place_link(self._root, name, target)
         hand_over(self._root, self._user)
@@ -189,20 +229,51 @@ class DockerSandbox:
     def _create_container(self, image: SandboxImage) -> Any:
         assert self._client is not None
         name = f"aar-{_name_part(self.campaign)}-{_name_part(self.workdir.name)}-{uuid.uuid4().hex[:8]}"
-        options = container_options(
+        assert self._bwrap is not None
+        spec = container_spec(
             image,
             name=name,
             box=self._box,
             limits=self._limits,
             labels=sandbox_labels(campaign=self.campaign, workdir=self._root),
+            bwrap=self._bwrap,
             runtime=self._runtime,
             host_etc=self._host_etc,
             shared=self._shared_dir,
         )
         try:
-            return self._client.containers.run(image.name, **options)
+            return spec.create_container(self._client, image.name)
         except (docker.errors.DockerException, OSError) as exc:
             raise engine_error(f"starting a sandbox container from {image.name}", exc) from exc
+
+    def _probe(self) -> Outer:
+        """Read the image's system dirs, then run ``true`` under the inner bwrap: a container
+        where bwrap cannot build the view fails here, saying why, before any agent code runs."""
+        assert self._client is not None and self._image is not None and self._bwrap is not None
+        api, container = self._client.api, self._container.id
+        try:
+            _, listing = run_blocking(api, container, ["/bin/sh", "-c", _LAYOUT, "layout", *SYSTEM_DIRS],
+                                      self._exec_user)
+            outer = Outer(bwrap_mounts(self._bwrap)[1], parse_layout(listing),
+                          f"{STAGE}/etc" if self._image.host_runtime else "/etc")
+            # Under a shell that waits: bwrap dies with its parent, and an exec's first parent
+            # (runc) exits as soon as it has started it.
+            probe = ["/bin/sh", "-c", '"$@"; exit $?', "probe", *self._inner(outer, WORK), "true"]
+            code, output = run_blocking(api, container, probe, self._exec_user)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise engine_error("checking the sandbox container", exc) from exc
+        if code != 0:
+            raise SandboxError(
+                f"bubblewrap cannot build the sandbox's view in a container of {self._image.name} "
+                f"(exit {code}): {output.strip()[-300:] or 'no output'}; the engine must allow user "
+                f"namespaces and overlay mounts in containers (kernel 5.11 or newer)"
+            )
+        return outer
+
+    def _inner(self, outer: Outer, run_dir: str) -> list[str]:
+        """The inner bwrap of one exec, entering ``run_dir`` (an in-sandbox path), ending in ``--``."""
+        return inner_argv(outer, box=self._box, run_dir=run_dir, tmp_bytes=self._limits.tmp_bytes,
+                          runtime=self._runtime, as_root=False)
 
     @contextlib.asynccontextmanager
     async def _starting(self) -> AsyncIterator[None]:
@@ -240,9 +311,13 @@ class DockerSandbox:
         self._ensure_usable()
         budget = exec_budget(timeout_s, self._limits.timeout_s)
         python_bin = self._runtime.bin_dir if self._runtime is not None else None
-        child_env = build_env(Path(CONTAINER_WORKDIR), extra_env=self._extra_env, exec_env=env, python_bin=python_bin)
+        child_env = build_env(Path(WORK), extra_env=self._extra_env, exec_env=env, python_bin=python_bin)
         run_dir = exec_dir(self._root, cwd)
-        inside = os.path.normpath(PurePosixPath(CONTAINER_WORKDIR) / os.path.relpath(run_dir, self._root))
+        inside = os.path.normpath(PurePosixPath(WORK) / os.path.relpath(run_dir, self._root))
+        assert self._outer is not None
+        # Through `exec` in a shell, as the local sandbox's prlimit does: a command that is
+        # not there exits 127 (126: not executable), not bwrap's 1.
+        argv = [*self._inner(self._outer, inside), "/bin/sh", "-c", 'exec "$@"', "aar-exec", *argv]
         started = time.monotonic()
         for attempt in range(START_ATTEMPTS):
             while not self._resumed.is_set():  # re-checked: a pause may land as the wait ends
@@ -253,7 +328,7 @@ class DockerSandbox:
             stdout = OutputCapture("stdout", cap, on_output)
             stderr = OutputCapture("stderr", cap, on_output)
             try:
-                code, timed_out = await self._run(argv, child_env, inside, budget, stdout, stderr)
+                code, timed_out = await self._run(argv, child_env, budget, stdout, stderr)
                 break
             except SandboxError as exc:
                 # pause() froze the container between our check and the engine creating the
@@ -273,7 +348,6 @@ class DockerSandbox:
         self,
         argv: list[str],
         env: Mapping[str, str],
-        cwd: str,
         budget: float,
         stdout: OutputCapture,
         stderr: OutputCapture,
@@ -285,7 +359,7 @@ class DockerSandbox:
             self._container.id,
             argv,
             env=env,
-            cwd=cwd,
+            cwd="/",
             user=self._exec_user,
             stdout=stdout,
             stderr=stderr,

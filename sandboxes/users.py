@@ -39,11 +39,16 @@ class SandboxUser:
         return f"runs as its own uid {self.uid}" if self.dedicated else f"runs as the host user (uid {self.uid})"
 
 
-def sandbox_user(workdir: str) -> SandboxUser:
-    """The user a confined sandbox with this (real) work dir runs as."""
+def sandbox_user(workdir: str | None) -> SandboxUser:
+    """The user a confined sandbox with this (real) work dir runs as.
+
+    ``workdir`` None: one uid for every sandbox (Docker, whose containers share no
+    process, file or keyring, and count processes per container): then nothing in the
+    sandbox tells one run from another, a re-run from a live run.
+    """
     if os.geteuid() != 0:
         return SandboxUser(os.getuid(), os.getgid(), dedicated=False)
-    uid = SANDBOX_UID_BASE + zlib.crc32(workdir.encode()) % SANDBOX_UID_SPAN
+    uid = SANDBOX_UID_BASE + (0 if workdir is None else zlib.crc32(workdir.encode()) % SANDBOX_UID_SPAN)
     return SandboxUser(uid, uid, dedicated=True)
 
 

@@ -94,7 +94,8 @@ async def make_confined(backend: str, docker_engine: DockerEngine, tmp_path: Pat
     made: list[Sandbox] = []
 
     async def make(**kwargs: object) -> Sandbox:
-        workdir = kwargs.pop("workdir", None) or tmp_path / f"agent{len(made)}"
+        # A dir of its own holds each work dir and its box (tmp_path is 0700: no uid but root's passes).
+        workdir = kwargs.pop("workdir", None) or tmp_path / f"agent{len(made)}" / "work"
         sandbox = build(backend, docker_engine, workdir, **kwargs)  # type: ignore[arg-type]
         made.append(sandbox)
         await sandbox.start()

@@ -13,6 +13,15 @@ from tests.sandboxes.backends import CAMPAIGN, TEST_LIMITS, DockerEngine, build
 
 docker = pytest.importorskip("docker", reason="the docker SDK is not installed")
 
+KEYCTL_AND_USERNS = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall(250 if os.uname().machine == "x86_64" else 219, 0, 0, 0, 0)  # keyctl
+print("keyctl", ctypes.get_errno())
+libc.unshare.argtypes = [ctypes.c_int]
+print("userns", "made" if libc.unshare(0x10000000) == 0 else "denied")  # CLONE_NEWUSER
+"""
+
 
 @pytest.fixture
 def engine(docker_engine: DockerEngine) -> DockerEngine:
@@ -26,7 +35,7 @@ async def test_absent_engine_fails_start_with_how_to_start_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    sandbox = create_sandbox("docker", workdir=tmp_path / "agent")  # creating needs no engine
+    sandbox = create_sandbox("docker", workdir=tmp_path / "agent" / "work")  # creating needs no engine
     assert sandbox.backend == "docker" and sandbox.isolation.startswith("docker")
     with pytest.raises(SandboxError, match="no Docker engine answers") as info:
         await sandbox.start()
@@ -37,7 +46,7 @@ async def test_absent_engine_fails_start_with_how_to_start_one(
 async def test_engine_lost_mid_run_fails_the_exec_clearly(engine: DockerEngine, tmp_path: Path) -> None:
     from docker.transport import UnixHTTPAdapter
 
-    sandbox = build("docker", engine, tmp_path / "agent")
+    sandbox = build("docker", engine, tmp_path / "agent" / "work")
     await sandbox.start()
     try:
         assert (await sandbox.exec(["true"])).returncode == 0
@@ -51,7 +60,7 @@ async def test_engine_lost_mid_run_fails_the_exec_clearly(engine: DockerEngine, 
 
 
 async def test_container_is_locked_down_and_labelled(engine: DockerEngine, tmp_path: Path) -> None:
-    sandbox = build("docker", engine, tmp_path / "agent")
+    sandbox = build("docker", engine, tmp_path / "agent" / "work")
     await sandbox.start()
     try:
         container = engine.client.containers.get(sandbox.container_name)  # type: ignore[attr-defined]
@@ -62,9 +71,15 @@ async def test_container_is_locked_down_and_labelled(engine: DockerEngine, tmp_p
         assert host["NanoCpus"] == int(1e9 * TEST_LIMITS.cpus)  # type: ignore[operator]
         assert container.labels["aar.campaign"] == CAMPAIGN
         assert container.labels["aar.workdir"] == str(sandbox.workdir)
-        status = await sandbox.exec(["sh", "-c", "id -u; grep -E '^Cap(Eff|Prm)' /proc/self/status"])
-        uid, *caps = status.stdout.splitlines()
-        assert uid != "0" and all(line.endswith("0000000000000000") for line in caps)
+        assert any(opt.startswith("seccomp=") and '"keyctl"' in opt for opt in host["SecurityOpt"])
+        status = await sandbox.exec(["sh", "-c", "id -u; grep -E '^(Cap(Eff|Prm)|NoNewPrivs|Seccomp):' /proc/self/status"])
+        uid, *fields = status.stdout.splitlines()
+        assert uid != "0" and len(fields) == 4, status
+        assert all(line.endswith("0000000000000000") for line in fields if line.startswith("Cap")), fields
+        assert "NoNewPrivs:\t1" in fields and "Seccomp:\t2" in fields, fields
+        # Agent code makes no namespace of its own and reaches no denied call (keyctl: EPERM).
+        attempts = await sandbox.exec(["python3", "-c", KEYCTL_AND_USERNS])
+        assert attempts.stdout.split() == ["keyctl", "1", "userns", "denied"], attempts
     finally:
         await sandbox.close()
     assert not engine.client.containers.list(all=True, filters={"name": sandbox.container_name})  # type: ignore[attr-defined]
@@ -75,11 +90,11 @@ async def test_crashed_runs_containers_are_pruned(
 ) -> None:
     from sandboxes import docker_engine
 
-    live = build("docker", engine, tmp_path / "live")
+    live = build("docker", engine, tmp_path / "live" / "work")
     await live.start()
     # A container whose creating process is gone: what a crash leaves behind.
     monkeypatch.setattr(docker_engine, "owner_label", lambda: f"{socket.gethostname()}:999999999:1")
-    crashed = build("docker", engine, tmp_path / "crashed")
+    crashed = build("docker", engine, tmp_path / "crashed" / "work")
     await crashed.start()
     monkeypatch.undo()
     try:
@@ -97,9 +112,9 @@ async def test_crashed_runs_containers_are_pruned(
 async def test_restarting_in_the_same_work_dir_replaces_the_old_container(
     engine: DockerEngine, tmp_path: Path
 ) -> None:
-    first = build("docker", engine, tmp_path / "agent")
+    first = build("docker", engine, tmp_path / "agent" / "work")
     await first.start()
-    second = build("docker", engine, tmp_path / "agent")
+    second = build("docker", engine, tmp_path / "agent" / "work")
     await second.start()
     try:
         names = [c.name for c in engine.client.containers.list(all=True, filters={"label": f"aar.workdir={second.workdir}"})]
@@ -113,7 +128,7 @@ async def test_restarting_in_the_same_work_dir_replaces_the_old_container(
 async def test_unknown_image_says_how_to_build_one(engine: DockerEngine, tmp_path: Path) -> None:
     from sandboxes.docker_sandbox import DockerSandbox
 
-    sandbox = DockerSandbox(workdir=tmp_path / "agent", image="aar-no-such-image:0", campaign=CAMPAIGN)
+    sandbox = DockerSandbox(workdir=tmp_path / "agent" / "work", image="aar-no-such-image:0", campaign=CAMPAIGN)
     with pytest.raises(SandboxError, match="docker build"):
         await sandbox.start()
     await sandbox.close()
@@ -122,7 +137,7 @@ async def test_unknown_image_says_how_to_build_one(engine: DockerEngine, tmp_pat
 async def test_an_exec_refused_because_a_pause_landed_is_retried_after_resume(
     engine: DockerEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox = build("docker", engine, tmp_path / "agent")
+    sandbox = build("docker", engine, tmp_path / "agent" / "work")
     await sandbox.start()
     real_run = sandbox._run  # type: ignore[attr-defined]
     calls = []
@@ -144,7 +159,7 @@ async def test_an_exec_refused_because_a_pause_landed_is_retried_after_resume(
 async def test_pausing_while_execs_start_never_wedges_the_engine(engine: DockerEngine, tmp_path: Path) -> None:
     # Freezing a container while runc starts an exec in it deadlocks dockerd; the sandbox
     # lets starting execs get going before it pauses.
-    sandbox = build("docker", engine, tmp_path / "agent")
+    sandbox = build("docker", engine, tmp_path / "agent" / "work")
     await sandbox.start()
     outputs: list[str] = []
 
