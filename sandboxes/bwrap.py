@@ -102,7 +102,9 @@ def _proc_masks() -> tuple[str, ...]:
 
 
 def _ro_overlay(staged: str, dest: str) -> list[str]:
-    # bwrap wants two lower dirs for a read-only overlay; the empty one changes nothing.
+    # bwrap wants two lower dirs for a read-only overlay; the empty one changes nothing in
+    # what it shows. On top, it makes statvfs report the empty dir's private tmpfs, not the
+    # host filesystem's free space, which another sandbox's writes move (a covert channel).
     return ["--overlay-src", staged, "--overlay-src", f"{STAGE}/empty", "--ro-overlay", dest]
 
 
@@ -182,8 +184,10 @@ def inner_argv(
         "--hostname",
         SANDBOX_HOSTNAME,
         *system_overlays(outer.layout),
-        # The shared entries under the sandbox's own (passwd, group, hostname).
-        "--overlay-src", outer.etc, "--overlay-src", f"{staged_box}/etc", "--ro-overlay", "/etc",
+        # The shared entries under the sandbox's own (passwd, group, hostname), and the empty
+        # dir on top: an overlay's free-space counts are its top layer's (see _ro_overlay).
+        "--overlay-src", outer.etc, "--overlay-src", f"{staged_box}/etc", "--overlay-src", f"{STAGE}/empty",
+        "--ro-overlay", "/etc",
     ]
     if runtime is not None:
         # Without --perms a root bwrap makes parents 0700, which the sandbox's uid cannot traverse.

@@ -108,6 +108,29 @@ async def test_hostile_view_names_no_host_path_campaign_or_run_kind(
     assert all(line.endswith(":/") for line in sections["CGROUP"].split()), sections["CGROUP"]
 
 
+STATVFS = "import os, sys; [print(p, os.statvfs(p).f_blocks) for p in sys.argv[1:]]"
+SHARED_FS = ("/etc", "/usr", "/data", "/shared", "/runtime/venv", "/tmp")
+
+
+async def test_hostile_statvfs_of_the_read_only_mounts_shows_no_host_filesystem(
+    make_confined: ConfinedMaker, tmp_path: Path
+) -> None:
+    """Another sandbox's writes move the host filesystem's free space: a covert channel
+    wherever a mount reports it. Only /work does (its overlay's upper dir is the host's)."""
+    import os
+
+    forum = tmp_path / "forum"
+    forum.mkdir()
+    data = tmp_path / "x.npy"
+    data.write_bytes(b"x")
+    sandbox = await make_confined(data_files={"x.npy": data}, shared_dir=forum)
+    seen = await sandbox.exec(["python", "-c", STATVFS, *SHARED_FS, "/work"])
+    blocks = dict(line.split() for line in seen.stdout.splitlines())
+    host = {str(os.statvfs(path).f_blocks) for path in (tmp_path, "/usr", sys.prefix)}
+    assert blocks["/work"] in host, "the positive control: /work is the host filesystem"
+    assert not [path for path in SHARED_FS if blocks[path] in host], blocks
+
+
 def _without_kernel_ids(mountinfo: str) -> list[str]:
     """mountinfo with what the kernel assigns (mount ids, device numbers) taken out."""
     return [re.sub(r"^\d+ \d+ \d+:\d+ ", "", line) for line in mountinfo.splitlines()]
