@@ -158,11 +158,15 @@ def inner_argv(
     *,
     box: Box,
     run_dir: str,
+    scratch: str,
     tmp_bytes: int,
     runtime: AgentRuntime | None,
     as_root: bool,
 ) -> list[str]:
     """The inner bwrap: the sandbox's own view, entering ``run_dir`` (an in-sandbox path).
+
+    ``scratch``: this exec's own overlay work dir, by name under the box's ``overlay``
+    (``layout.exec_scratch``).
 
     ``as_root``: the host is root and the command drops to the sandbox's uid with
     ``setpriv``; bwrap then runs privileged without a user namespace, keeping only the
@@ -199,7 +203,7 @@ def inner_argv(
     args += _ro_overlay(f"{staged_box}/data", DATA)
     args += _ro_overlay(f"{STAGE}/shared", SHARED)
     args += ["--overlay-src", f"{STAGE}/empty", "--overlay", f"{STAGE}/box/{os.path.basename(box.workdir)}",
-             f"{staged_box}/overlay", WORK]
+             f"{staged_box}/overlay/{scratch}", WORK]
     args += ["--proc", "/proc", *_proc_masks()]
     if as_root:
         args += _ro_overlay(f"{staged_box}/dev", "/dev")  # device nodes of this sandbox's own
@@ -217,6 +221,7 @@ def bwrap_argv(
     box: Box,
     etc: str,
     run_dir: str,
+    scratch: str,
     shared: str | None,
     tmp_bytes: int,
     runtime: AgentRuntime | None,
@@ -230,7 +235,8 @@ def bwrap_argv(
     return [
         *outer_argv(binary, box=box, etc=etc, shared=shared, runtime=runtime, as_root=as_root),
         *inner_argv(
-            local_outer(binary), box=box, run_dir=run_dir, tmp_bytes=tmp_bytes, runtime=runtime, as_root=as_root
+            local_outer(binary), box=box, run_dir=run_dir, scratch=scratch, tmp_bytes=tmp_bytes, runtime=runtime,
+            as_root=as_root,
         ),
     ]
 

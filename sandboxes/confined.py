@@ -17,6 +17,7 @@ dies and the kernel kills whatever it left behind, ``setsid`` or not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ from types import MappingProxyType
 
 from sandboxes import levels
 from sandboxes.bwrap import BwrapBinary, bwrap_argv, setpriv_argv, unshare_argv
-from sandboxes.layout import DATA, SHARED, WORK
+from sandboxes.layout import DATA, SHARED, WORK, exec_scratch
 from sandboxes.limits import SandboxLimits, find_prlimit, rlimit_launcher
 from sandboxes.local import ISOLATION as PROCESS_ISOLATION
 from sandboxes.local import LocalSandbox
@@ -139,7 +140,12 @@ class ConfinedSandbox(LocalSandbox):
         # box: the host never chdirs through a path agent code controls.
         return self._box.root if self.level == levels.BWRAP else run_dir
 
-    def _command(self, argv: list[str], run_dir: str) -> list[str]:
+    def _exec_scratch(self) -> contextlib.AbstractContextManager[str]:
+        if self._bwrap is None:
+            return super()._exec_scratch()
+        return exec_scratch(self._box, None)  # mounted by bwrap as root, or as the host user
+
+    def _command(self, argv: list[str], run_dir: str, scratch: str) -> list[str]:
         inner = [*self._prefix, *self._launcher.wrap(argv)]
         if self._bwrap is not None:
             outer = bwrap_argv(
@@ -147,6 +153,7 @@ class ConfinedSandbox(LocalSandbox):
                 box=self._box,
                 etc=self._host_etc,
                 run_dir=WORK + run_dir[len(self._root):],
+                scratch=scratch,
                 shared=self._shared_dir,
                 tmp_bytes=self.limits.tmp_bytes,
                 runtime=self.runtime,

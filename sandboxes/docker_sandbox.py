@@ -53,7 +53,17 @@ from sandboxes.docker_spec import bwrap_mounts, container_spec
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
 from sandboxes.files import ensure_tmp, exec_dir, place_link, prepare_workdir, read_inside, write_inside
-from sandboxes.layout import DATA, SHARED, WORK, box_for, check_data_name, host_etc, prepare_box, read_root
+from sandboxes.layout import (
+    DATA,
+    SHARED,
+    WORK,
+    box_for,
+    check_data_name,
+    exec_scratch,
+    host_etc,
+    prepare_box,
+    read_root,
+)
 from sandboxes.levels import find_bwrap
 from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
@@ -258,8 +268,9 @@ class DockerSandbox:
                           f"{STAGE}/etc" if self._image.host_runtime else "/etc")
             # Under a shell that waits: bwrap dies with its parent, and an exec's first parent
             # (runc) exits as soon as it has started it.
-            probe = ["/bin/sh", "-c", '"$@"; exit $?', "probe", *self._inner(outer, WORK), "true"]
-            code, output = run_blocking(api, container, probe, self._exec_user)
+            with exec_scratch(self._box, self._user.owner) as scratch:
+                probe = ["/bin/sh", "-c", '"$@"; exit $?', "probe", *self._inner(outer, WORK, scratch), "true"]
+                code, output = run_blocking(api, container, probe, self._exec_user)
         except (docker.errors.DockerException, OSError) as exc:
             raise engine_error("checking the sandbox container", exc) from exc
         if code != 0:
@@ -270,10 +281,16 @@ class DockerSandbox:
             )
         return outer
 
-    def _inner(self, outer: Outer, run_dir: str) -> list[str]:
+    def _inner(self, outer: Outer, run_dir: str, scratch: str) -> list[str]:
         """The inner bwrap of one exec, entering ``run_dir`` (an in-sandbox path), ending in ``--``."""
-        return inner_argv(outer, box=self._box, run_dir=run_dir, tmp_bytes=self._limits.tmp_bytes,
+        return inner_argv(outer, box=self._box, run_dir=run_dir, scratch=scratch, tmp_bytes=self._limits.tmp_bytes,
                           runtime=self._runtime, as_root=False)
+
+    def _wrap(self, argv: list[str], run_dir: str, scratch: str) -> list[str]:
+        """``argv`` under the inner bwrap, through `exec` in a shell as the local sandbox's
+        prlimit does: a command that is not there exits 127 (126: not executable), not bwrap's 1."""
+        assert self._outer is not None
+        return [*self._inner(self._outer, run_dir, scratch), "/bin/sh", "-c", 'exec "$@"', "aar-exec", *argv]
 
     @contextlib.asynccontextmanager
     async def _starting(self) -> AsyncIterator[None]:
@@ -314,10 +331,6 @@ class DockerSandbox:
         child_env = build_env(Path(WORK), extra_env=self._extra_env, exec_env=env, python_bin=python_bin)
         run_dir = exec_dir(self._root, cwd)
         inside = os.path.normpath(PurePosixPath(WORK) / os.path.relpath(run_dir, self._root))
-        assert self._outer is not None
-        # Through `exec` in a shell, as the local sandbox's prlimit does: a command that is
-        # not there exits 127 (126: not executable), not bwrap's 1.
-        argv = [*self._inner(self._outer, inside), "/bin/sh", "-c", 'exec "$@"', "aar-exec", *argv]
         started = time.monotonic()
         for attempt in range(START_ATTEMPTS):
             while not self._resumed.is_set():  # re-checked: a pause may land as the wait ends
@@ -328,7 +341,9 @@ class DockerSandbox:
             stdout = OutputCapture("stdout", cap, on_output)
             stderr = OutputCapture("stderr", cap, on_output)
             try:
-                code, timed_out = await self._run(argv, child_env, budget, stdout, stderr)
+                with exec_scratch(self._box, self._user.owner) as scratch:
+                    code, timed_out = await self._run(self._wrap(argv, inside, scratch), child_env, budget, stdout,
+                                                      stderr)
                 break
             except SandboxError as exc:
                 # pause() froze the container between our check and the engine creating the

@@ -18,13 +18,15 @@ whole, through a parent the agent cannot change.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,6 +243,46 @@ def prepare_box(box: Box, data_files: Mapping[str, Path], *, uid: int, gid: int,
             _devices(box)
     except OSError as exc:
         raise SandboxError(f"cannot prepare the sandbox's inputs in {box.root}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def exec_scratch(box: Box, owner: tuple[int, int] | None) -> Iterator[str]:
+    """A fresh overlay work dir for one exec (its name under ``box.overlay``), removed after.
+
+    Each exec mounts its own ``/work`` overlay, and overlayfs resets its work dir on every
+    mount: two execs sharing one fail at random. ``owner``: the uid that mounts it (a
+    container's), when not the host's.
+    """
+    name = uuid.uuid4().hex
+    path = os.path.join(box.overlay, name)
+    os.mkdir(path, 0o700)
+    if owner is not None:
+        os.chown(path, *owner)
+    try:
+        yield name
+    finally:
+        _remove_tree(path)
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a tree the host made, whatever modes the kernel left in it (overlayfs makes
+    its own work dir mode 000)."""
+
+    def unlock(function: object, name: str, error: object) -> None:
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            os.chmod(name, 0o700)
+        except OSError:
+            return
+        if os.path.isdir(name) and not os.path.islink(name):
+            shutil.rmtree(name, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    shutil.rmtree(path, onerror=unlock)
 
 
 def read_root(box: Box, shared: str | None, path: str) -> tuple[str, str]:

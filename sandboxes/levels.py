@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from sandboxes.bwrap import STAGE, BwrapBinary, bwrap_argv, unshare_argv
 from sandboxes.errors import SandboxError
-from sandboxes.layout import WORK, box_for, host_etc, prepare_box
+from sandboxes.layout import WORK, box_for, exec_scratch, host_etc, prepare_box
 from sandboxes.runtime import default_cache_root
 
 logger = logging.getLogger(__name__)
@@ -128,9 +128,10 @@ def _probe_bwrap(binary: BwrapBinary) -> str | None:
             etc = host_etc(str(default_cache_root()))
         except OSError as exc:
             return f"cannot copy /etc's shared entries: {exc}"
-        argv = bwrap_argv(binary, box=box, etc=etc, run_dir=WORK, shared=None, tmp_bytes=1 << 20, runtime=None,
-                          as_root=as_root)
-        reason = _run_probe([*argv, "true"], cwd=parent)
+        with exec_scratch(box, None) as scratch:
+            argv = bwrap_argv(binary, box=box, etc=etc, run_dir=WORK, scratch=scratch, shared=None, tmp_bytes=1 << 20,
+                              runtime=None, as_root=as_root)
+            reason = _run_probe([*argv, "true"], cwd=parent)
     if reason is None:
         return None
     hint = ("; unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1, "

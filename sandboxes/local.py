@@ -12,6 +12,7 @@ campaign names that level's risk) and the base it builds on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -207,9 +208,14 @@ class LocalSandbox:
         stdout = OutputCapture("stdout", cap, on_output)
         stderr = OutputCapture("stderr", cap, on_output)
         started = time.monotonic()
+        with self._exec_scratch() as scratch:
+            return await self._spawn_and_wait(argv, run_dir, scratch, child_env, budget, stdout, stderr, started)
+
+    async def _spawn_and_wait(self, argv: list[str], run_dir: str, scratch: str, child_env: dict[str, str],
+                              budget: float, stdout: OutputCapture, stderr: OutputCapture, started: float) -> ExecResult:
         try:
             child = await ChildProcess.spawn(
-                self._command(argv, run_dir),
+                self._command(argv, run_dir, scratch),
                 cwd=self._spawn_dir(run_dir),
                 env=child_env,
                 preexec_fn=self._launcher.preexec_fn,
@@ -249,7 +255,11 @@ class LocalSandbox:
         ``run_dir`` themselves (inside their own view) start from the work dir's root."""
         return run_dir
 
-    def _command(self, argv: list[str], run_dir: str) -> list[str]:
+    def _exec_scratch(self) -> contextlib.AbstractContextManager[str]:
+        """What one exec needs made before and removed after it (bwrap: its overlay work dir)."""
+        return contextlib.nullcontext("")
+
+    def _command(self, argv: list[str], run_dir: str, scratch: str) -> list[str]:
         """The argv actually spawned for ``argv``; confining subclasses wrap it further."""
         return self._launcher.wrap(argv)
 

@@ -47,7 +47,8 @@ def test_bwrap_stages_host_places_outside_and_the_inner_view_names_none(tmp_path
     assert binary is not None
     etc = host_etc(str(tmp_path / "cache"))
     outer = outer_argv(binary, box=box, etc=etc, shared=str(tmp_path / "forum"), runtime=runtime, as_root=True)
-    inner = inner_argv(local_outer(binary), box=box, run_dir="/work/sub", tmp_bytes=1 << 24, runtime=runtime, as_root=True)
+    inner = inner_argv(local_outer(binary), box=box, run_dir="/work/sub", scratch="x", tmp_bytes=1 << 24,
+                       runtime=runtime, as_root=True)
     pairs = list(zip(outer, outer[1:], outer[2:]))
     binds = {(src, dest) for flag, src, dest in pairs if flag in ("--bind", "--ro-bind")}
     assert (box.parent, "/s/box") in binds and (str(tmp_path / "forum"), "/s/shared") in binds
