@@ -1,8 +1,13 @@
 """Approvals: a policy per tool, one queue of requests across agents, and the decisions.
 
 The policy is a list of rules (first match wins; no match: auto). A rule names a tool
-(a glob), optionally a glob on a ``run_command`` command line or on a path argument,
-and an action: ``auto`` (run), ``ask`` (the agent waits for the supervisor) or ``deny``.
+(a glob), optionally a glob on a path argument or on a command, and an action: ``auto``
+(run), ``ask`` (the agent waits for the supervisor) or ``deny``. A ``run_command`` line
+is judged by what it runs: each of its simple commands, read with a bash parser
+(``agents.shell``), meets the rules on its own, and a line the parser cannot see
+through asks wherever the policy judges commands. "Approve always" grants a tool, or a
+token-exact prefix of the commands' words (``python train.py`` covers
+``python train.py --lr 3``, not ``python -c ...``, ``pythonic`` or ``python train.py; x``).
 An agent that asks awaits a future the engine resolves when a command decides the
 request: approve (optionally "always", with its scope stated and revocable), deny with
 a reason the model reads, or edit the arguments and approve (the model is told what
@@ -14,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-from collections.abc import Callable
+import functools
+import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +37,7 @@ from agents.events import (
     GrantAdded,
     GrantRevoked,
 )
+from agents.shell import Command, join_words, normalize_path, parse_line, split_words
 
 if TYPE_CHECKING:
     from agents.resume import ApprovalsRestore
@@ -46,18 +52,19 @@ class ApprovalRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tool: str = "*"
-    command: str | None = None  # glob on run_command's command line, e.g. "pip *"
-    path: str | None = None  # glob on a path argument, e.g. "data/*"
+    command: str | None = None  # glob on one simple command of a run_command line, e.g. "pip *"
+    path: str | None = None  # glob on a path argument, normalised (``./notes/x`` is ``notes/x``), e.g. "data/*"
     action: Action = "ask"
 
     def matches(self, tool: str, arguments: dict[str, Any]) -> bool:
+        """Whether this rule applies to a call whose ``command`` is one simple command's text."""
         if not fnmatch.fnmatchcase(tool, self.tool):
             return False
         if self.command is not None:
             if tool != "run_command" or not fnmatch.fnmatchcase(str(arguments.get("command", "")).strip(), self.command):
                 return False
         if self.path is not None:
-            paths = [str(arguments[key]) for key in PATH_ARGUMENTS if key in arguments]
+            paths = [normalize_path(str(arguments[key])) for key in PATH_ARGUMENTS if key in arguments]
             if not any(fnmatch.fnmatchcase(p, self.path) for p in paths):
                 return False
         return True
@@ -71,12 +78,97 @@ class ApprovalRule(BaseModel):
         return f"{self.action}: " + ", ".join(parts)
 
 
-def policy_action(rules: list[ApprovalRule], tool: str, arguments: dict[str, Any]) -> tuple[Action, str]:
-    """What the policy says about one call, and the rule that said it."""
+SEVERITY: dict[Action, int] = {"auto": 0, "ask": 1, "deny": 2}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the policy says about one call, the rule that said it, and what needs approval."""
+
+    action: Action
+    rule: str
+    needs: tuple[Command, ...] = ()
+    """The simple commands a grant must cover for the call to run without asking (a
+    command of no words stands for what no prefix can cover: a substitution, a parse error)."""
+
+
+def command_line(arguments: dict[str, Any]) -> str:
+    """A ``run_command`` call's command as one bash line: its ``command``, or its ``argv``
+    quoted word by word (which bash reads back as the same words)."""
+    argv = arguments.get("argv")
+    if isinstance(argv, list) and argv:
+        return join_words([str(word) for word in argv])
+    return str(arguments.get("command", "")).strip()
+
+
+def _first_rule(rules: list[ApprovalRule], tool: str, arguments: dict[str, Any]) -> tuple[Action, str]:
     for rule in rules:
         if rule.matches(tool, arguments):
             return rule.action, rule.describe()
     return "auto", "no rule matches: auto"
+
+
+def _judges_commands(rules: list[ApprovalRule], tool: str) -> bool:
+    """Whether any rule could stop a line of ``tool``: then what cannot be seen must ask."""
+    return any(r.action != "auto" and r.path is None and fnmatch.fnmatchcase(tool, r.tool) for r in rules)
+
+
+def judge(rules: list[ApprovalRule], tool: str, arguments: dict[str, Any]) -> Judgement:
+    """The policy on one call (first matching rule wins, per simple command for ``run_command``).
+
+    A ``run_command`` line is parsed (``agents.shell``): it is denied if any of its commands
+    is, asks if any asks, and, where the policy judges commands at all, asks when the parser
+    cannot see what it runs.
+    """
+    if tool != "run_command":
+        return Judgement(*_first_rule(rules, tool, arguments))
+    text = command_line(arguments)
+    line = parse_line(text)
+    commands = line.commands or (Command((text,)),)
+    action: Action = "auto"
+    said = "no rule matches: auto"
+    needs: list[Command] = []
+    for command in commands:
+        verdict, rule = _first_rule(rules, tool, {**arguments, "command": command.text})
+        if verdict == "deny":
+            return Judgement("deny", f"{rule}, for `{command.text}`")
+        if verdict == "ask":
+            needs.append(command)
+            if action == "auto":
+                action, said = "ask", f"{rule}, for `{command.text}`"
+    reasons = line.reasons
+    if reasons and _judges_commands(rules, tool):
+        needs += [c for c in commands if c.opaque and c not in needs]
+        needs += [Command((), static=False, opaque=reason) for reason in line.opaque]
+        if action == "auto":
+            action, said = "ask", f"the policy judges commands, and cannot see what this line runs: {reasons[0]}"
+    return Judgement(action, said, tuple(needs))
+
+
+def policy_action(rules: list[ApprovalRule], tool: str, arguments: dict[str, Any]) -> tuple[Action, str]:
+    """What the policy says about one call, and the rule that said it."""
+    judged = judge(rules, tool, arguments)
+    return judged.action, judged.rule
+
+
+def default_prefix(command: str) -> tuple[str, ...] | None:
+    """What "approve always" grants for a line by default: its one command's name and
+    options up to its first operand (``python train.py`` of ``python train.py --lr 3``);
+    None when the line is not one command of known words."""
+    words = split_words(command)
+    if not words:
+        return None
+    for end, word in enumerate(words[1:], start=2):
+        if not word.startswith("-"):
+            return words[:end]
+    return words
+
+
+def grant_scope(words: Sequence[str]) -> str:
+    """What a prefix grant covers, with what it does not (for the prompt and the event)."""
+    prefix = join_words(words)
+    return (f"every command of the line starts with the words `{prefix}`: `{prefix} --seed 1` runs, "
+            f"`{words[0]} -c ...` (other words) and `{prefix}; other` (another command) still ask")
 
 
 @dataclass(frozen=True)
@@ -92,17 +184,24 @@ class Decision:
 
 @dataclass(frozen=True)
 class Grant:
+    """An "approve always": every call of ``tool`` (``prefix`` empty), or each command that
+    needs approval starting with the words of ``prefix`` (a shell line), token by token."""
+
     grant_id: int
     agent_id: str | None  # None: every agent
     tool: str
     prefix: str
 
-    def covers(self, agent_id: str, tool: str, arguments: dict[str, Any]) -> bool:
+    @functools.cached_property
+    def words(self) -> tuple[str, ...]:
+        return tuple(shlex.split(self.prefix)) if self.prefix else ()
+
+    def covers(self, agent_id: str, tool: str, judged: Judgement) -> bool:
         if self.agent_id is not None and self.agent_id != agent_id:
             return False
         if tool != self.tool:
             return False
-        return not self.prefix or str(arguments.get("command", "")).strip().startswith(self.prefix)
+        return not self.prefix or all(command.starts_with(self.words) for command in judged.needs)
 
 
 @dataclass
@@ -140,13 +239,14 @@ class Approvals:
                     on_ask: Callable[[], None] | None = None) -> Decision:
         """The decision on one call; waits for the supervisor when the policy asks
         (``on_ask`` is called first: the agent's status becomes "awaiting approval")."""
-        action, rule = policy_action(self.rules, tool, arguments)
+        judged = judge(self.rules, tool, arguments)
+        action, rule = judged.action, judged.rule
         if action == "auto":
             return Decision(run=True, arguments=arguments)
         if action == "deny":
             return Decision(run=False, reason=f"the campaign's policy does not allow this call ({rule})")
         for grant in self.grants.values():
-            if grant.covers(agent_id, tool, arguments):
+            if grant.covers(agent_id, tool, judged):
                 return Decision(run=True, arguments=arguments)
         if call_id in self._unclaimed:  # decided, but the engine restarted before the call ran
             return self._unclaimed.pop(call_id)
@@ -213,12 +313,17 @@ class Approvals:
     def add_grant(self, request: Pending, command: Approve) -> int:
         prefix = ""
         if command.match == "prefix":
-            prefix = command.prefix.strip() or str(request.arguments.get("command", "")).strip().split(" ")[0]
+            words = split_words(command.prefix) if command.prefix.strip() else default_prefix(
+                command_line(request.arguments))
+            if not words:
+                raise DecisionRefused(f"cannot grant {command.prefix or 'a prefix'!r}: a prefix is one command of "
+                                      "plain words, e.g. `python train.py`")
+            prefix = join_words(words)
         grant = Grant(self._next_grant, request.agent_id if command.always == "agent" else None, request.tool, prefix)
         self._next_grant += 1
         self.grants[grant.grant_id] = grant
         who = f"{request.agent_id} only" if grant.agent_id else "all agents"
-        what = f"{grant.tool} calls" + (f" whose command starts with {prefix!r}" if prefix else "")
+        what = f"{grant.tool} calls" + (f" where {grant_scope(grant.words)}" if prefix else "")
         self._bus.publish(GrantAdded(agent_id=grant.agent_id, grant_id=grant.grant_id, tool=grant.tool, prefix=prefix,
                                      scope=f"{what}, for {who}, until revoked"))
         return grant.grant_id

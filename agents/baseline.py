@@ -11,7 +11,10 @@ rebuilt from the log (crash resume) continues exactly where it was.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -27,10 +30,12 @@ from agents.conversation import (
 from agents.events import TokenUsage
 from agents.resume import INTERRUPTED
 from agents.settings import AarSettings
+from agents.shell import join_words
 
 _PGR_RE = re.compile(r"PGR[^0-9+-]*([+-]?\d+(?:\.\d+)?)")
-_SHARED_RE = re.compile(r"#\d+ \[result\] (\S+?)(?: \(you\))?: setting `([^`]*)` reached public PGR ~([+-]?\d+(?:\.\d+)?)")
-TRAIN = "python train_head.py"
+TRAIN = ("python", "train_head.py")
+KNOBS = {"weight-decay": float, "temperature": float, "epochs": int, "lr": float}
+"""train_head.py's flags a setting may hold (its --seed is the agent's own)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,11 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def _show(setting: Mapping[str, float]) -> str:
+    """A setting as the flags it runs with, for people and posts."""
+    return " ".join(flags(setting))
+
+
 @dataclass(frozen=True)
 class _Step:
     use: ToolUseBlock
@@ -93,21 +103,49 @@ def _steps(messages: tuple[Message, ...]) -> list[_Step]:
     return [_Step(use, results.get(use.id)) for m in messages if m.role == "assistant" for use in m.tool_uses()]
 
 
+def _argv(use: ToolUseBlock) -> list[str]:
+    """A run_command call's words: its argv, or (a log from before argv) its command split."""
+    argv = use.input.get("argv")
+    if isinstance(argv, list):
+        return [str(word) for word in argv]
+    return str(use.input.get("command", "")).split()
+
+
 def _is_training(step: _Step) -> bool:
     """A training run of the sweep that counts: one the engine's death interrupted is run again
     (its effects are unknown), so it takes no setting of the sweep."""
-    return (step.use.name == "run_command" and str(step.use.input.get("command", "")).startswith(TRAIN)
+    return (step.use.name == "run_command" and tuple(_argv(step.use)[:2]) == TRAIN
             and not (step.result is not None and step.result.content == INTERRUPTED))
 
 
-def best_shared_setting(forum_text: str, me: str, my_knob: str) -> tuple[str, float] | None:
-    """The best setting another agent posted (flags and public PGR), on another knob than mine."""
-    best: tuple[str, float] | None = None
-    for author, setting, pgr in _SHARED_RE.findall(forum_text):
-        if author == me or f"--{my_knob} " in setting + " ":
+def flags(setting: Mapping[str, float]) -> list[str]:
+    """A setting as train_head.py's flags, in a fixed order."""
+    words: list[str] = []
+    for name, kind in KNOBS.items():
+        if name in setting:
+            words += [f"--{name}", _fmt(kind(setting[name]))]
+    return words
+
+
+def best_shared_setting(forum_text: str, me: str, my_knob: str) -> tuple[dict[str, float], float] | None:
+    """The best setting another agent posted (its structured ``setting`` and the public PGR
+    its text reports), on another knob than mine. Only train_head.py's own flags are taken:
+    a post is data, and nothing in it becomes a word of a command unless it is one of them."""
+    best: tuple[dict[str, float], float] | None = None
+    for line in forum_text.splitlines()[1:]:
+        try:
+            post = json.loads(line)
+        except json.JSONDecodeError:
             continue
-        if best is None or float(pgr) > best[1]:
-            best = (setting, float(pgr))
+        setting = post.get("setting") if isinstance(post, dict) else None
+        if (not isinstance(setting, dict) or post.get("kind") != "result" or post.get("author") == me
+                or post.get("yours") or my_knob in setting):
+            continue
+        known = {name: float(value) for name, value in setting.items()
+                 if name in KNOBS and isinstance(value, (int, float)) and math.isfinite(value)}
+        pgr = parse_pgr(str(post.get("text", "")))
+        if known and pgr is not None and (best is None or pgr > best[1]):
+            best = (known, pgr)
     return best
 
 
@@ -152,12 +190,9 @@ class BaselineResearcher:
         last = steps[-1] if steps else None
         if not steps:
             return notes + (f"Plan: sweep {d.knob} ({d.name}) because {d.rationale}. "
-                            "First I look at the data I was given."), ("run_command", {"command": (
-                                "ls -l data && python -c \"import numpy as np; "
-                                "x=np.load('data/train_x.npy'); w=np.load('data/train_weak.npy'); "
-                                "print('train', x.shape, 'test', np.load('data/test_x.npy').shape); "
-                                "print('weak P(1): mean %.3f, share confident (<.2 or >.8) %.3f' % "
-                                "(w.mean(), ((w<.2)|(w>.8)).mean()))\"")})
+                            "First I look at the data I was given."), ("run_command", {
+                                # Plain commands an approval policy can read (no `python -c`, which asks).
+                                "command": "ls -l data && head -n 40 data/TASK.md"})
         if "write_file" not in done:
             script = resources.files("agents.scripts").joinpath("train_head.py").read_text()
             return notes + ("I write a logistic-regression student on the frozen strong features, trained on "
@@ -165,16 +200,16 @@ class BaselineResearcher:
                 "write_file", {"path": "train_head.py", "content": script})
         if last is not None and last.use in [r.use for r in runs] and last.result and not last.result.is_error:
             value = self._values[len(runs) - 1]
-            command = str(last.use.input["command"])
+            command = join_words(_argv(last.use))
             return notes + f"Training with {d.knob}={_fmt(value)} finished; I submit its predictions.", (
                 "submit_predictions", {"path": "predictions.json", "command": command,
-                                       "method": f"logreg on weak soft labels, {self._setting(value, base)}"})
+                                       "method": f"logreg on weak soft labels, {_show(self._setting(value, base))}"})
         if last is not None and last.use.name == "submit_predictions" and "post_to_forum" not in done and scored:
             value, pgr = scored[-1]
+            setting = self._setting(value, base)
             return notes + "I share my first result so the others can build on it.", ("post_to_forum", {
-                "kind": "result", "attachments": ["train_head.py"],
-                "text": f"setting `{self._setting(value, base)}` reached public PGR ~{pgr:.2f} "
-                        f"({d.name}; script attached)"})
+                "kind": "result", "attachments": ["train_head.py"], "setting": setting,
+                "text": f"setting `{_show(setting)}` reached public PGR ~{pgr:.2f} ({d.name}; script attached)"})
         if "post_to_forum" in done and "read_forum" not in done:
             return notes + "Before the rest of my sweep I read what the others found.", ("read_forum", {})
         if len(runs) < len(self._values):
@@ -184,17 +219,19 @@ class BaselineResearcher:
                 best_v, best_p = max(scored, key=lambda vp: vp[1])
                 lead = f"Best so far: {d.knob}={_fmt(best_v)} at public PGR ~{best_p:.2f}. "
             if base and last is not None and last.use.name == "read_forum":
-                lead += f"Another agent found `{base}` best so far; I build on it. "
+                lead += f"Another agent found `{_show(base)}` best so far; I build on it. "
             if last is not None and last.result is not None and last.result.content == INTERRUPTED:
                 lead += "That run was cut off when the engine stopped; I run it again. "
+            argv = [*TRAIN, *flags(self._setting(value, base)), "--seed", str(self._seed)]
             return notes + f"{lead}Next experiment: {d.knob}={_fmt(value)}.", (
-                "run_command", {"command": f"{TRAIN} {self._setting(value, base)} --seed {self._seed}", "timeout_s": 120})
+                "run_command", {"argv": argv, "timeout_s": 120})
         if sum(1 for name in done if name == "post_to_forum") < 2:
             if scored:
                 best_v, best_p = max(scored, key=lambda vp: vp[1])
+                best = self._setting(best_v, base)
                 return notes + "My sweep is done; I post its best setting.", ("post_to_forum", {
-                    "kind": "result", "text": f"setting `{self._setting(best_v, base)}` reached public PGR "
-                                              f"~{best_p:.2f} (best of my {d.knob} sweep)"})
+                    "kind": "result", "setting": best,
+                    "text": f"setting `{_show(best)}` reached public PGR ~{best_p:.2f} (best of my {d.knob} sweep)"})
             return notes + "My sweep is done and nothing scored; I say so.", ("post_to_forum", {
                 "kind": "negative_result", "text": f"no {d.knob} setting produced a scored submission"})
         return notes + self._summary(scored, base), None
@@ -211,16 +248,15 @@ class BaselineResearcher:
                     scored.append((self._values[runs - 1], pgr))
         return scored
 
-    def _base_setting(self, steps: list[_Step], me: str) -> str:
+    def _base_setting(self, steps: list[_Step], me: str) -> dict[str, float]:
         for step in steps:
             if step.use.name == "read_forum" and step.result:
                 best = best_shared_setting(step.result.content, me, self._direction.knob)
-                return best[0] if best else ""
-        return ""
+                return best[0] if best else {}
+        return {}
 
-    def _setting(self, value: float, base: str) -> str:
-        own = f"--{self._direction.knob} {_fmt(value)}"
-        return f"{base} {own}" if base else own
+    def _setting(self, value: float, base: Mapping[str, float]) -> dict[str, float]:
+        return {**base, self._direction.knob: float(value)}
 
     @staticmethod
     def _acknowledge_supervisor(messages: tuple[Message, ...]) -> str:
@@ -232,11 +268,12 @@ class BaselineResearcher:
             for text in said
         )
 
-    def _summary(self, scored: list[tuple[float, float]], base: str) -> str:
+    def _summary(self, scored: list[tuple[float, float]], base: Mapping[str, float]) -> str:
         d = self._direction
         if not scored:
             return f"Done: none of my {d.knob} experiments produced a score."
-        lines = [f"Done sweeping {d.knob}{' on top of ' + repr(base) if base else ''}. Coarse public PGR per setting:"]
+        lines = [f"Done sweeping {d.knob}{' on top of ' + repr(_show(base)) if base else ''}. "
+                 "Coarse public PGR per setting:"]
         lines += [f"  {d.knob}={_fmt(v)}: {p:.2f}" for v, p in scored]
         best_v, best_p = max(scored, key=lambda vp: vp[1])
         lines.append(f"Best: {d.knob}={_fmt(best_v)} (~{best_p:.2f}).")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from agents.commands import BudgetName, Command
 from agents.conversation import AssistantBlock, Message, ToolResultBlock
@@ -366,6 +366,14 @@ class ForumAttachment(BaseModel):
     sha256: str
 
 
+SETTING_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+Setting = Annotated[
+    dict[Annotated[str, StringConstraints(pattern=SETTING_NAME)], Annotated[float, Field(allow_inf_nan=False)]],
+    Field(max_length=16),
+]
+"""A method's settings as data: flag names (lower-case words) to finite numbers."""
+
+
 class ForumPosted(EventBase):
     """A finding posted to the campaign's forum (by an agent, or the supervisor: no agent)."""
 
@@ -375,6 +383,7 @@ class ForumPosted(EventBase):
     text: str
     attachments: list[ForumAttachment] = Field(default_factory=list)
     author: str = ""
+    setting: Setting | None = None  # the flags of a result, structured (``post_to_forum``'s ``setting``)
 
 
 class NoteAdded(EventBase):

@@ -11,6 +11,7 @@ are rebuilt from the log (``replay``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,11 @@ class Forum:
         self.posts.append(event)
 
     def post(
-        self, author: str, kind: str, text: str, *, attachments: list[str], workdir: Path | None
+        self, author: str, kind: str, text: str, *, attachments: list[str], workdir: Path | None,
+        setting: dict[str, float] | None = None,
     ) -> ForumPosted:
-        """Publish a post; ``attachments`` are paths in the author's ``workdir``."""
+        """Publish a post; ``attachments`` are paths in the author's ``workdir``; ``setting``
+        a result's flags as data (validated by ``ForumPosted``)."""
         post_id = len(self.posts) + 1
         if len(attachments) > MAX_ATTACHMENTS:
             raise ToolError(f"at most {MAX_ATTACHMENTS} attachments per post, got {len(attachments)}")
@@ -54,7 +57,7 @@ class Forum:
             files = self._snapshot(author, post_id, attachments, workdir)
         event = self.bus.publish(
             ForumPosted(agent_id=author or None, author=author or "supervisor", post_id=post_id,
-                        post_kind=kind, text=text, attachments=files)  # type: ignore[arg-type]
+                        post_kind=kind, text=text, attachments=files, setting=setting)  # type: ignore[arg-type]
         )
         self.posts.append(event)
         return event
@@ -87,18 +90,20 @@ class Forum:
         return attachments
 
     def render(self, *, query: str = "", limit: int = 20, reader: str = "") -> str:
-        """The newest posts matching ``query`` (words, all must appear), newest last."""
+        """The newest posts matching ``query`` (words, all must appear), newest last.
+
+        One line of counts, then one JSON object per post: id, author and kind come from
+        the engine, and what the author wrote is a JSON string, so no text of a post can
+        pass for another post or for the supervisor.
+        """
         words = [w.lower() for w in query.split()]
         hits = [p for p in self.posts if all(w in f"{p.author} {p.post_kind} {p.text}".lower() for w in words)]
         if not hits:
-            return "no posts yet" if not self.posts else f"no post matches {query!r}"
+            return "no posts yet" if not self.posts else f"no post matches {json.dumps(query)}"
         shown = hits[-limit:]
-        lines = [f"{len(hits)} post(s){' matching ' + repr(query) if query else ''}; showing the last {len(shown)}:"]
-        for post in shown:
-            mine = " (you)" if post.author == reader else ""
-            lines.append(f"#{post.post_id} [{post.post_kind}] {post.author}{mine}: {post.text}")
-            for a in post.attachments:
-                lines.append(f"    attachment: shared/{a.shared_path} ({a.size} bytes)")
+        lines = [f"{len(hits)} post(s){' matching ' + json.dumps(query) if query else ''}; showing the last "
+                 f"{len(shown)}, one JSON object per line (the author's words are the \"text\" value):"]
+        lines += [json.dumps(post_record(post, reader), ensure_ascii=False) for post in shown]
         return "\n".join(lines)
 
     def read_shared(self, agent: str, path: str, max_bytes: int = 1_000_000) -> bytes:
@@ -113,6 +118,24 @@ class Forum:
             return read_inside(str(root.resolve()), path, max_bytes)
         except SandboxError as exc:
             raise ToolError(str(exc)) from exc
+
+
+def post_record(post: ForumPosted, reader: str = "") -> dict[str, object]:
+    """A post as data, for a model to read: the engine's fields, then the author's text."""
+    record: dict[str, object] = {
+        "id": post.post_id,
+        "author": post.author or "supervisor",
+        "from_supervisor": post.agent_id is None,
+        "kind": post.post_kind,
+    }
+    if reader and post.author == reader:
+        record["yours"] = True
+    record["text"] = post.text
+    if post.setting:
+        record["setting"] = post.setting
+    if post.attachments:
+        record["attachments"] = [{"path": f"shared/{a.shared_path}", "bytes": a.size} for a in post.attachments]
+    return record
 
 
 @dataclass

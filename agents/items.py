@@ -13,6 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from agents.shell import join_words
+
 ITEMS_KEPT = 2000
 """Items kept per agent in memory (about a day of a busy agent); the store keeps all."""
 OUTPUT_LINES_KEPT = 400
@@ -110,7 +112,11 @@ class ToolCallItem(Item):
     @property
     def command(self) -> str:
         """The command line of a run_command call ("" for other tools)."""
-        value = (self.ran_arguments or self.arguments).get("command")
+        arguments = self.ran_arguments or self.arguments
+        argv = arguments.get("argv")
+        if isinstance(argv, list) and argv and self.tool == "run_command":
+            return join_words([str(word) for word in argv])
+        value = arguments.get("command")
         return value if isinstance(value, str) else ""
 
 

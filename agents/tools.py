@@ -16,10 +16,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.conversation import ToolResultBlock
+from agents.events import Setting
 from agents.forum import Forum, Notebooks, ToolError
+from agents.shell import join_words
 from agents.submissions import SubmissionDesk
 from sandboxes import Sandbox, SandboxError, SandboxUnavailableError
 from sandboxes.files import list_tree
@@ -38,8 +40,24 @@ class _Args(BaseModel):
 
 
 class RunCommand(_Args):
-    command: str = Field(min_length=1, max_length=20_000, description="bash command line, run in your work dir")
+    command: str | None = Field(None, min_length=1, max_length=20_000,
+                                description="bash command line, run in your work dir")
+    argv: list[str] | None = Field(None, min_length=1, max_length=1000,
+                                   description="or: a program and its arguments, run as they are (no shell)")
     timeout_s: float | None = Field(None, gt=0, description="wall-clock limit in seconds (capped by the campaign)")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "RunCommand":
+        if (self.command is None) == (self.argv is None):
+            raise ValueError("give exactly one of command (a bash line) or argv (a list of words)")
+        if self.argv is not None and (not self.argv[0] or any("\0" in word for word in self.argv)):
+            raise ValueError("argv needs a program name first, and no word may hold a NUL byte")
+        return self
+
+    @property
+    def line(self) -> str:
+        """The command as one bash line (argv quoted word by word): what approvals judge."""
+        return self.command if self.command is not None else join_words(self.argv or [])
 
 
 class WriteFile(_Args):
@@ -65,6 +83,8 @@ class SubmitPredictions(_Args):
 class PostToForum(_Args):
     kind: Literal["result", "hypothesis", "negative_result"]
     text: str = Field(min_length=1, max_length=20_000)
+    setting: Setting | None = Field(None, description="a result's settings as data: flag name -> number, "
+                                                      'e.g. {"weight-decay": 3, "epochs": 200}')
     attachments: list[str] = Field(default_factory=list, max_length=20,
                                    description="files in your work dir to share (snapshotted read-only)")
 
@@ -227,7 +247,8 @@ class Toolbox:
 
     async def _run_command(self, args: RunCommand, on_output: OutputSink) -> tuple[str, str]:
         timeout = min(args.timeout_s or self._exec_timeout_s, self._exec_timeout_s)
-        result = await self._sandbox.exec(["bash", "-c", args.command], timeout_s=timeout, on_output=on_output)
+        argv = args.argv if args.argv is not None else ["bash", "-c", args.line]
+        result = await self._sandbox.exec(argv, timeout_s=timeout, on_output=on_output)
         status = (f"timed out after {timeout:.0f}s (process group killed)" if result.timed_out
                   else f"exit code {result.returncode}")
         parts = [status]
@@ -270,7 +291,8 @@ class Toolbox:
 
     async def _post(self, args: PostToForum, on_output: OutputSink) -> tuple[str, str]:
         post = self._services.forum.post(
-            self._agent_id, args.kind, args.text, attachments=list(args.attachments), workdir=self._sandbox.workdir
+            self._agent_id, args.kind, args.text, attachments=list(args.attachments), workdir=self._sandbox.workdir,
+            setting=args.setting,
         )
         shared = "".join(f"\n  shared/{a.shared_path}" for a in post.attachments)
         return f"posted #{post.post_id}{shared}", f"posted #{post.post_id} ({args.kind})"

@@ -21,10 +21,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from agents.approvals import command_line, default_prefix, grant_scope
 from agents.commands import MAX_MESSAGE_CHARS
 from agents.events import ApprovalRequested, GrantAdded
 from agents.search import SearchError, SearchHit, snippet_parts
 from agents.items import compact_json, short
+from agents.shell import join_words
 
 
 class _Modal(ModalScreen[object]):
@@ -72,10 +74,9 @@ class Decision:
     prefix: str = ""
 
 
-def command_prefix(request: ApprovalRequested) -> str:
-    """The first word of a command (what "approve always" matches for run_command)."""
-    command = request.arguments.get("command")
-    return command.strip().split(" ")[0] if isinstance(command, str) and command.strip() else ""
+def command_prefix(request: ApprovalRequested) -> tuple[str, ...] | None:
+    """The words "approve always" would grant for a run_command line (``default_prefix``)."""
+    return default_prefix(command_line(request.arguments)) if request.tool == "run_command" else None
 
 
 class ApprovalPrompt(_Modal):
@@ -91,10 +92,11 @@ class ApprovalPrompt(_Modal):
             return [("Approve: grant more and let it continue", Decision("approve")),
                     ("Deny, with a reason: it stays held", Decision("deny"))]
         options = [("Approve this call once", Decision("approve"))]
-        prefix = command_prefix(r)
-        if prefix:
-            options.append((f"Approve, and from now on run {r.tool} commands starting {prefix!r} by {r.agent_id} "
-                            "without asking (until revoked)", Decision("always", "agent", "prefix", prefix)))
+        words = command_prefix(r)
+        if words:
+            options.append((f"Approve, and from now on run {r.agent_id}'s {r.tool} calls without asking where "
+                            f"{grant_scope(words)} (until revoked)",
+                            Decision("always", "agent", "prefix", join_words(words))))
         options += [
             (f"Approve, and from now on run every {r.tool} call by {r.agent_id} without asking (until revoked)",
              Decision("always", "agent")),

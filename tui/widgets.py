@@ -7,6 +7,7 @@ changed, and only while their tab is shown.
 from __future__ import annotations
 
 import time
+import unicodedata
 
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -14,6 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from agents.approvals import command_line
 from agents.events import ApprovalRequested
 from agents.items import compact_json, fmt_interval, fmt_pgr, short
 from agents.views import QUIET_MARKS, CampaignView, LeaderboardRow
@@ -127,10 +129,19 @@ class ApprovalsTable(RowTable):
         if request.request_kind == "budget":
             asks = f"budget checkpoint: {request.budget}"
         else:
-            command = request.arguments.get("command")
-            asks = f"{request.tool} " + (command if isinstance(command, str) else compact_json(request.arguments))
+            command = command_line(request.arguments) if request.tool == "run_command" else ""
+            asks = f"{request.tool} " + (command or compact_json(request.arguments))
         return (str(request.request_id), request.agent_id or "", f"{max(0.0, now - request.ts):.0f}s",
                 Text(request.rule), Text(asks))
+
+
+def post_body(text: str, limit: int = 400) -> Text:
+    """What an author wrote, as data: its line breaks shown as ``⏎`` in the one line the
+    engine's header starts, so no text can pass for another post or for the supervisor."""
+    # Control and format characters go too: an escape sequence or a bidi override could redraw the line.
+    lines = ["".join(c for c in line if not unicodedata.category(c).startswith("C")).strip()
+             for line in text.splitlines()]
+    return Text(short(" ⏎ ".join(line for line in lines if line), limit))
 
 
 class ForumFeed(Static):
@@ -150,7 +161,7 @@ class ForumFeed(Static):
             out.append(f"#{post.post_id} ", style="dim")
             out.append(post.author or "supervisor", style="bold yellow" if not post.agent_id else "bold")
             out.append(f" [{post.post_kind}] ", style="cyan")
-            out.append(short(post.text, 400))
+            out.append_text(post_body(post.text))
             if post.attachments:
                 out.append("  " + " ".join(f"shared/{a.shared_path}" for a in post.attachments), style="dim")
             out.append("\n")

@@ -73,7 +73,7 @@ async def test_baseline_campaign_runs_to_the_end_and_logs_everything(settings: A
     assert {e.agent_id for e in reads} == set(campaign.agent_ids)
     knobs = ("--temperature", "--weight-decay", "--epochs")
     built_on = [e for e in stored if isinstance(e, BlockCompleted) and isinstance(e.block, ToolUseBlock)
-                and e.block.name == "run_command" and sum(k in str(e.block.input["command"]) for k in knobs) == 2]
+                and e.block.name == "run_command" and sum(k in e.block.input.get("argv", []) for k in knobs) == 2]
     assert built_on, "at least one agent combined its knob with another agent's best setting"
 
     # The conversation is data: rebuilt from the log alone it equals what the loop held.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.approvals import ApprovalRule
+from agents.approvals import ApprovalRule, command_line
 from agents.campaign import Campaign
 from agents.commands import (
     Approve,
@@ -127,9 +127,9 @@ async def test_approve_deny_edit_and_always(backend_settings: AarSettings, tmp_p
                 outcome = await campaign.send(Deny(request_id=request.request_id, reason="not now, try a smaller grid",
                                                    viewer="bob"))
             elif step == "edit":
-                edited = dict(request.arguments)
-                if request.tool == "run_command":
-                    edited["command"] = f"echo edited && {edited['command']}"
+                edited = {k: v for k, v in request.arguments.items() if k != "argv"}
+                if request.tool == "run_command":  # an argv call becomes a shell line
+                    edited["command"] = f"echo edited && {command_line(request.arguments)}"
                 else:
                     edited["method"] = "edited by the supervisor"
                 outcome = await campaign.send(EditApprove(request_id=request.request_id, arguments=edited))

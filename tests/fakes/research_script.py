@@ -32,7 +32,7 @@ json.dump({"ids": ids, "probs": [float(v) for v in probs]}, open("predictions.js
 print("wrote predictions.json")
 '''
 _AGENT = re.compile(r"You are (agent-\d+)")
-_ATTACHMENT = re.compile(r"^\s+attachment: shared/(agent-\d+)/(post-\d+/[\w./-]+)", re.MULTILINE)
+_ATTACHMENT = re.compile(r'"path": "shared/(agent-\d+)/(post-\d+/[\w./-]+)"')
 MAX_FORUM_WAITS = 40
 
 
