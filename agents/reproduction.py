@@ -151,7 +151,8 @@ class Reproducer:
         code = await asyncio.to_thread(_agent_code, request.agent_workdir)
         sandbox: Sandbox = create_sandbox(self._settings.sandbox, workdir=where / "work", data_files=files,
                                           shared_dir=self._shared_dir, isolation=self._settings.isolation,
-                                          accept_risk=self._settings.accept_isolation_risk)
+                                          accept_risk=self._settings.accept_isolation_risk,
+                                          identity=str(request.agent_workdir))  # the live runs' uid
         await sandbox.start()
         try:
             for relative, content in code.items():

@@ -59,16 +59,21 @@ class FixedBaselines:
 
 
 def train_teacher(weak_x: np.ndarray, labels: np.ndarray, splits: Splits, *, seed: int,
-                  resample: int | None = None) -> LogisticHead:
+                  resample: int | None = None, shuffle: int | None = None) -> LogisticHead:
     """The weak teacher: a linear head on weak features, ground truth of train_label.
 
     With `resample` set, it learns from a bootstrap resample of train_label drawn
     with that number (another teacher of the same kind, for ensembles and re-runs).
+    With `shuffle` set, the ground truth is permuted across its rows first (drawn with
+    that number): a teacher of the same kind that knows nothing about the items.
     """
     rows = splits.train_label
     if resample is not None:
         rows = rows[np.random.default_rng([seed, resample]).integers(0, len(rows), len(rows))]
-    return fit_logistic(weak_x[rows], labels[rows], seed=seed if resample is None else 10_000 + 100 * seed + resample)
+    targets = labels[rows]
+    if shuffle is not None:
+        targets = targets[np.random.default_rng([seed, shuffle, 104_729]).permutation(len(targets))]
+    return fit_logistic(weak_x[rows], targets, seed=seed if resample is None else 10_000 + 100 * seed + resample)
 
 
 def train_ceiling(strong_x: np.ndarray, labels: np.ndarray, splits: Splits, *, seed: int) -> LogisticHead:

@@ -6,11 +6,13 @@ a fresh sandbox on task files it has never seen:
 - "other_teacher": the same task with another weak teacher (another seed, trained on
   a bootstrap resample of the teacher's ground-truth split). A real method keeps its
   PGR within noise: "reproduced".
-- "shuffled_weak": the same task with the weak labels randomly permuted across the
-  training rows, so they carry no information about the items. A method that learns
-  from the teacher collapses (its accuracy falls towards chance, its PGR far below 0);
-  one whose PGR survives is getting its signal from somewhere else:
-  "ignores the teacher".
+- "shuffled_weak": weak labels that carry no information about the items: a teacher
+  of the same kind trained on shuffled ground truth, carrying another real teacher's
+  values rank for rank (``prepare_task``'s ``blind_teacher``). So they have a real
+  teacher's marginal and are no permutation of labels the agent saw: code that kept a
+  copy of its live labels cannot single this control out. A method that learns from the
+  teacher collapses (its accuracy falls towards chance, its PGR far below 0); one whose
+  PGR survives is getting its signal from somewhere else: "ignores the teacher".
 
 Verdicts rest on a noise model (`judge_reproduction`): several other-teacher re-runs,
 all runs scored per item on the whole test split, and a paired bootstrap over items,
@@ -76,10 +78,9 @@ def prepare_variant_task(
         return prepare_task(testbed_name, cache_dir=cache_dir, teacher_seed=teacher_seed + 1 + seed,
                             teacher_resample=1000 + seed, baseline_seeds=baseline_seeds, limit=limit)
     if variant == "shuffled_weak":
-        task = prepare_task(testbed_name, cache_dir=cache_dir, teacher_seed=teacher_seed,
-                            baseline_seeds=baseline_seeds, limit=limit)
-        perm = np.random.default_rng([seed, 7919]).permutation(len(task.train_weak))
-        return dataclasses.replace(task, train_weak=task.train_weak[perm].copy())
+        return prepare_task(testbed_name, cache_dir=cache_dir, teacher_seed=teacher_seed + 1 + seed,
+                            teacher_resample=1000 + seed, blind_teacher=seed, baseline_seeds=baseline_seeds,
+                            limit=limit)
     raise ExperimentError(f"unknown re-run variant {variant!r}; known: {', '.join(VARIANTS)}")
 
 

@@ -17,10 +17,12 @@ import numpy as np
 from experiments.baselines import BASELINE_SEEDS, fixed_baselines
 from experiments.errors import ExperimentError
 from experiments.features import PAIR_FORMULAS, ProgressFn
+from experiments.heads import LogisticHead
 from experiments.pair_features import weak_strong_features
 from experiments.protocol import accuracy, train_teacher
 from experiments.scorer import FEEDBACK_STEP, Scorer, TaskBaselines
 from experiments.testbeds import load_testbed
+from experiments.testbeds.testbed import Splits
 
 PREDICTIONS_FILE = "predictions.json"
 
@@ -113,6 +115,18 @@ class W2STask:
         return paths
 
 
+def _weak_labels(teacher: LogisticHead, weak_x: np.ndarray, y: np.ndarray, splits: Splits, seed: int,
+                 resample: int | None, blind: int | None) -> np.ndarray:
+    """The weak labels of the agent's training rows (see ``prepare_task``'s ``blind_teacher``)."""
+    labels = teacher.predict_proba(weak_x[splits.train_unlabel])
+    if blind is not None:
+        blind_head = train_teacher(weak_x, y, splits, seed=seed, resample=resample, shuffle=blind)
+        ranks = np.argsort(np.argsort(blind_head.predict_proba(weak_x[splits.train_unlabel]), kind="stable"),
+                           kind="stable")
+        labels = np.sort(labels)[ranks]
+    return labels.astype(np.float32)
+
+
 def prepare_task(
     testbed_name: str,
     *,
@@ -122,12 +136,17 @@ def prepare_task(
     limit: int | None = None,
     on_progress: ProgressFn | None = None,
     teacher_resample: int | None = None,
+    blind_teacher: int | None = None,
 ) -> W2STask:
     """Build the agent-facing task and its scorer for a registered testbed.
 
     The weak teacher uses `teacher_seed` (and, with `teacher_resample`, learns from
     that bootstrap resample of its ground-truth split: another teacher of the same
-    kind, for reproduction runs). The ceiling baseline averages `baseline_seeds`
+    kind, for reproduction runs). With `blind_teacher` (a number), the agent's weak labels
+    come from a teacher of the same kind trained on shuffled ground truth, which knows
+    nothing about the items, carrying this teacher's values rank for rank: the same
+    marginal as a real teacher's, and no permutation of any labels an agent saw. The
+    scorer keeps the real teacher as its weak baseline. The ceiling baseline averages `baseline_seeds`
     seeds, cached on disk with the features. Test items are shuffled into a fixed
     order derived from the dataset hash and given ids t00000, t00001, ... that
     reveal nothing.
@@ -168,7 +187,7 @@ def prepare_task(
         weak_layer=testbed.spec.weak_layer,
         model_name=testbed.spec.encoder.label,
         train_x=feats.strong[splits.train_unlabel].astype(np.float32),
-        train_weak=teacher.predict_proba(feats.weak[splits.train_unlabel]).astype(np.float32),
+        train_weak=_weak_labels(teacher, feats.weak, y, splits, teacher_seed, teacher_resample, blind_teacher),
         test_x=feats.strong[order].astype(np.float32),
         test_ids=test_ids,
         baselines=baselines,

@@ -72,10 +72,12 @@ class ConfinedSandbox(LocalSandbox):
         shared_dir: Path | None = None,
         level: str = levels.BWRAP,
         accept_risk: str = "",
+        identity: str | None = None,
     ) -> None:
         """``level`` is one of ``levels.LEVELS``; one weaker than bwrap needs ``accept_risk``
         to be its risk's name (``levels.RISKS``). Raises ``SandboxError`` when the level
-        may not, or cannot, run here: never a silent fallback."""
+        may not, or cannot, run here: never a silent fallback. ``identity``: what a root
+        host derives the sandbox's uid from (default: the work dir; see ``create_sandbox``)."""
         super().__init__(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
                          shared_dir=shared_dir)
         levels.require_level(level, accept_risk)
@@ -83,7 +85,7 @@ class ConfinedSandbox(LocalSandbox):
         self._own_devices = level == levels.BWRAP and os.geteuid() == 0
         self._overlay_view = level == levels.BWRAP
         if level == levels.BWRAP:
-            self._user = sandbox_user(self._root)
+            self._user = sandbox_user(os.path.realpath(identity) if identity else self._root)
         else:
             self._user = SandboxUser(*_host_ids(), dedicated=False)
         self._owner = self._user.owner
@@ -188,8 +190,9 @@ def create_local_sandbox(
     shared_dir: Path | None = None,
     isolation: str = levels.BWRAP,
     accept_risk: str = "",
+    identity: str | None = None,
 ) -> ConfinedSandbox:
     """Registry factory of the ``local`` backend, at ``isolation`` (bwrap unless a weaker
     level's risk is accepted by name)."""
     return ConfinedSandbox(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
-                           shared_dir=shared_dir, level=isolation, accept_risk=accept_risk)
+                           shared_dir=shared_dir, level=isolation, accept_risk=accept_risk, identity=identity)

@@ -31,6 +31,7 @@ class SandboxFactory(Protocol):
         shared_dir: Path | None,
         isolation: str,
         accept_risk: str,
+        identity: str | None,
     ) -> Sandbox: ...
 
 
@@ -43,8 +44,10 @@ def create_docker_sandbox(
     shared_dir: Path | None = None,
     isolation: str = BWRAP,
     accept_risk: str = "",
+    identity: str | None = None,
 ) -> Sandbox:
-    """Registry factory of the ``docker`` backend.
+    """Registry factory of the ``docker`` backend (every Docker sandbox runs as one uid:
+    ``identity`` changes nothing).
 
     A container is at least as strong as the local ``bwrap`` level, so any level asked
     for is met (``create_sandbox`` has checked that a weaker one's risk is named).
@@ -86,6 +89,7 @@ def create_sandbox(
     shared_dir: Path | None = None,
     isolation: str = BWRAP,
     accept_risk: str = "",
+    identity: str | None = None,
 ) -> Sandbox:
     """Create an unstarted sandbox of the named backend; call ``start()`` before use.
 
@@ -96,6 +100,9 @@ def create_sandbox(
     least a sandbox may run at: one weaker than ``bwrap`` needs ``accept_risk`` to name
     its risk (``levels.RISKS``). ``extra_env`` adds variables to every exec; names that
     look like secrets are refused for every backend, here, before the backend sees them.
+    ``identity``: whose sandbox this is, where a root host gives each its own uid (default:
+    its work dir). A re-run of an agent's method passes the agent's work dir, so it runs as
+    the uid the live runs did and ``id`` cannot tell them apart.
     """
     factory = SANDBOX_BACKENDS.get(backend.strip().lower())
     if factory is None:
@@ -104,7 +111,7 @@ def create_sandbox(
     check_env(extra_env, origin="sandbox extra_env")
     check_request(isolation, accept_risk)
     return factory(workdir=workdir, data_files=data_files, limits=limits, extra_env=extra_env,
-                   shared_dir=shared_dir, isolation=isolation, accept_risk=accept_risk)
+                   shared_dir=shared_dir, isolation=isolation, accept_risk=accept_risk, identity=identity)
 
 
 def prune_docker_sandboxes(campaign: str | None = None, *, orphans_only: bool = False) -> list[str]:

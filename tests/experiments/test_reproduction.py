@@ -99,8 +99,13 @@ def test_variant_files(exp_cache: Path, tmp_path: Path) -> None:
     assert set(paths) == {"train_x.npy", "train_weak.npy", "test_x.npy", "test_ids.json", "TASK.md"}
     assert other.test_ids == shuffled.test_ids == original.test_ids
     assert not np.allclose(other.train_weak, original.train_weak)
-    np.testing.assert_array_equal(np.sort(shuffled.train_weak), np.sort(original.train_weak))
-    assert not np.array_equal(shuffled.train_weak, original.train_weak)
+    # The control's labels: no permutation of the live ones (code that kept a copy cannot
+    # single it out), a real teacher's marginal (the other teacher's values), and nothing
+    # about the items (uncorrelated with what real teachers say; the other teacher agrees).
+    assert not np.allclose(np.sort(shuffled.train_weak), np.sort(original.train_weak))
+    np.testing.assert_array_equal(np.sort(shuffled.train_weak), np.sort(other.train_weak))
+    assert abs(np.corrcoef(shuffled.train_weak, original.train_weak)[0, 1]) < 0.2
+    assert np.corrcoef(other.train_weak, original.train_weak)[0, 1] > 0.6
     written = np.load(tmp_path / "shuffled" / "train_weak.npy")
     np.testing.assert_array_equal(written, shuffled.train_weak)
     assert (tmp_path / "shuffled" / "TASK.md").read_text() == (tmp_path / "other" / "TASK.md").read_text()

@@ -151,10 +151,15 @@ async def test_a_live_exec_and_a_rerun_see_identical_mountinfo(
     forum.mkdir()
     live = await make_confined(workdir=tmp_path / CAMPAIGN / "agent-1" / "work",
                                data_files={"train_weak.npy": task / "train_weak.npy"}, shared_dir=forum)
+    # A re-run runs as the live agent's uid (the campaign's Reproducer passes its work dir).
+    same_uid = {"identity": str(tmp_path / CAMPAIGN / "agent-1" / "work")} if backend == "local" else {}
     rerun = await make_confined(workdir=variant.parent / "work",
-                                data_files={"train_weak.npy": variant / "train_weak.npy"})
+                                data_files={"train_weak.npy": variant / "train_weak.npy"}, shared_dir=forum,
+                                **same_uid)
     views = [(await box.exec(["cat", "/proc/self/mountinfo"])).stdout for box in (live, rerun)]
     assert _without_kernel_ids(views[0]) == _without_kernel_ids(views[1]), views
+    ids = [(await box.exec(["sh", "-c", "id; cat /etc/passwd /etc/group; env | sort"])).stdout for box in (live, rerun)]
+    assert ids[0] == ids[1], ids
     assert (await rerun.exec(["cat", "data/train_weak.npy"])).stdout == "rerun"
 
 
