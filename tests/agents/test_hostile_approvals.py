@@ -97,3 +97,43 @@ async def test_hostile_lines_past_the_policy_ask_or_are_denied_and_run_nothing(
         refused = "does not allow" in str(results[call].result.content)
         assert call in asked or refused, (line, results[call].result.content)
     assert f"toolu_{len(ATTACKS):02d}" not in asked, "the control line needed no approval"
+
+
+async def test_approving_always_the_baselines_training_line_covers_its_later_runs(
+    settings: AarSettings, tmp_path: Path
+) -> None:
+    """With ``python *`` on ask, "approve always" on the first training run (its default
+    prefix, ``python train_head.py``) lets the agent's later runs of that script go without
+    asking; nothing else is covered."""
+    from agents.commands import Approve
+    from agents.events import GrantAdded, ToolCallStarted
+
+    run = settings.model_copy(update={"agents": 1, "experiments_per_agent": 3, "reproduce": False,
+                                      "approvals": [ApprovalRule(tool="run_command", command="python *",
+                                                                 action="ask")]})
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        campaign = Campaign(run, store)
+        events: list[Event] = []
+        finished = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            events.append(event)
+            if isinstance(event, ApprovalRequested):
+                asyncio.get_running_loop().create_task(campaign.send(
+                    Approve(request_id=event.request_id, always="agent", match="prefix", viewer="test")))
+            if isinstance(event, AgentFinished):
+                finished.set()
+
+        campaign.bus.subscribe(on_event)
+        engine = asyncio.create_task(campaign.run())
+        await finished.wait()
+        await campaign.stop()
+        await engine
+    asked = [e for e in events if isinstance(e, ApprovalRequested)]
+    trained = [e for e in events if isinstance(e, ToolCallStarted) and e.tool == "run_command"
+               and e.arguments.get("argv", [None, None])[:2] == ["python", "train_head.py"]]
+    grants = [e for e in events if isinstance(e, GrantAdded)]
+    assert len(trained) == 3, "three training runs of the sweep"
+    assert len(asked) == 1 and asked[0].arguments == trained[0].arguments, "only the first one asked"
+    assert [g.prefix for g in grants] == ["python train_head.py"]
+    assert "`python -c ...`" in grants[0].scope
