@@ -153,23 +153,12 @@ def normalize_path(path: str, workdir: str = "/work") -> str:
     return clean
 
 
-def _unescape_unquoted(text: str) -> str:
+def _unescape(text: str, escapable: str | None = None) -> str:
+    """Backslash escapes removed as bash does: any character outside quotes (``escapable``
+    None), only ``escapable`` ones inside double quotes; an escaped newline joins lines."""
     out, i = [], 0
     while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            if text[i + 1] != "\n":
-                out.append(text[i + 1])
-            i += 2
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
-
-
-def _unescape_double(text: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in '"\\$`\n':
+        if text[i] == "\\" and i + 1 < len(text) and (escapable is None or text[i + 1] in escapable):
             if text[i + 1] != "\n":
                 out.append(text[i + 1])
             i += 2
@@ -195,7 +184,7 @@ class _Walk:
         """A word's value after quote removal, or None when only running it tells."""
         kind = node.type
         if kind in ("word", "number"):
-            return _unescape_unquoted(self.text(node))
+            return _unescape(self.text(node))
         if kind == "raw_string":
             return self.text(node)[1:-1]
         if kind == "string":
@@ -203,7 +192,7 @@ class _Walk:
             for child in node.named_children:
                 if child.type != "string_content":
                     return None
-                parts.append(_unescape_double(self.text(child)))
+                parts.append(_unescape(self.text(child), '"\\$`\n'))
             return "".join(parts)
         if kind == "concatenation":
             values = [self.word(child) for child in node.named_children]

@@ -10,6 +10,7 @@ whatever asks. A plain ``echo`` at the end is the positive control: commands do 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from agents.approvals import ApprovalRule
 from agents.campaign import Campaign, agent_workdir
-from agents.commands import Deny
+from agents.commands import Approve, Command, Deny
 from agents.events import AgentFinished, ApprovalRequested, Event, ToolCallFinished
 from agents.settings import AarSettings
 from agents.store import EventStore
@@ -53,6 +54,30 @@ def _script(body: dict[str, Any], n: int) -> Stream:
     return Stream([text("I am done.")])
 
 
+async def _run(run: AarSettings, tmp_path: Path,
+               decide: Callable[[ApprovalRequested], Command]) -> tuple[Campaign, list[Event]]:
+    """Run a one-agent campaign until its agent finishes, answering every request with
+    ``decide(request)``; its events."""
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        campaign = Campaign(run, store)
+        events: list[Event] = []
+        finished = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            events.append(event)
+            if isinstance(event, ApprovalRequested):
+                asyncio.get_running_loop().create_task(campaign.send(decide(event)))
+            if isinstance(event, AgentFinished):
+                finished.set()
+
+        campaign.bus.subscribe(on_event)
+        engine = asyncio.create_task(campaign.run())
+        await finished.wait()
+        await campaign.stop()
+        await engine
+    return campaign, events
+
+
 @pytest.mark.parametrize("sandbox", ["local", "docker"])
 async def test_hostile_lines_past_the_policy_ask_or_are_denied_and_run_nothing(
     settings: AarSettings, sandbox: str, docker_engine: DockerEngine, tmp_path: Path,
@@ -67,26 +92,8 @@ async def test_hostile_lines_past_the_policy_ask_or_are_denied_and_run_nothing(
             "researcher": "claude", "agents": 1, "base_url": api.base_url, "turn_retry_base_s": 0.01,
             "sandbox": sandbox, "approvals": RULES, "reproduce": False,
         })
-        async with await EventStore.create(tmp_path / "c.db") as store:
-            campaign = Campaign(run, store)
-            events: list[Event] = []
-            denied: set[int] = set()
-            finished = asyncio.Event()
-
-            def on_event(event: Event) -> None:
-                events.append(event)
-                if isinstance(event, ApprovalRequested) and event.request_id not in denied:
-                    denied.add(event.request_id)
-                    asyncio.get_running_loop().create_task(
-                        campaign.send(Deny(request_id=event.request_id, reason="no", viewer="test")))
-                if isinstance(event, AgentFinished):
-                    finished.set()
-
-            campaign.bus.subscribe(on_event)
-            engine = asyncio.create_task(campaign.run())
-            await finished.wait()
-            await campaign.stop()
-            await engine
+        campaign, events = await _run(run, tmp_path, lambda e: Deny(request_id=e.request_id, reason="no",
+                                                                     viewer="test"))
     work = agent_workdir(campaign.run_dir, "agent-1")
     assert (work / "control.txt").read_text() == "control\n", "the positive control ran"
     assert sorted(p.name for p in work.iterdir() if p.name.startswith("pwned")) == []
@@ -105,33 +112,16 @@ async def test_approving_always_the_baselines_training_line_covers_its_later_run
     """With ``python *`` on ask, "approve always" on the first training run (its default
     prefix, ``python train_head.py``) lets the agent's later runs of that script go without
     asking; nothing else is covered."""
-    from agents.commands import Approve
     from agents.events import GrantAdded, ToolCallStarted
 
     run = settings.model_copy(update={"agents": 1, "experiments_per_agent": 3, "reproduce": False,
                                       "approvals": [ApprovalRule(tool="run_command", command="python *",
                                                                  action="ask")]})
-    async with await EventStore.create(tmp_path / "c.db") as store:
-        campaign = Campaign(run, store)
-        events: list[Event] = []
-        finished = asyncio.Event()
-
-        def on_event(event: Event) -> None:
-            events.append(event)
-            if isinstance(event, ApprovalRequested):
-                asyncio.get_running_loop().create_task(campaign.send(
-                    Approve(request_id=event.request_id, always="agent", match="prefix", viewer="test")))
-            if isinstance(event, AgentFinished):
-                finished.set()
-
-        campaign.bus.subscribe(on_event)
-        engine = asyncio.create_task(campaign.run())
-        await finished.wait()
-        await campaign.stop()
-        await engine
+    _, events = await _run(run, tmp_path, lambda e: Approve(request_id=e.request_id, always="agent", match="prefix",
+                                                             viewer="test"))
     asked = [e for e in events if isinstance(e, ApprovalRequested)]
     trained = [e for e in events if isinstance(e, ToolCallStarted) and e.tool == "run_command"
-               and e.arguments.get("argv", [None, None])[:2] == ["python", "train_head.py"]]
+               and isinstance(argv := e.arguments.get("argv"), list) and argv[:2] == ["python", "train_head.py"]]
     grants = [e for e in events if isinstance(e, GrantAdded)]
     assert len(trained) == 3, "three training runs of the sweep"
     assert len(asked) == 1 and asked[0].arguments == trained[0].arguments, "only the first one asked"
