@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -48,10 +48,11 @@ class ProbeCheck:
 
 @dataclass
 class _Entry:
-    number: int  # 1-based position in the agent's submissions
+    number: int  # 1-based position in the agent's (or the campaign's) submissions
     bits: np.ndarray  # packed hard predictions
     probs: np.ndarray | None  # float16 probabilities (for edited_copy)
     score: float | None  # A = sum_j correct_j (public_j - pi), for split_divergence
+    agent: str = ""  # whose it is (the campaign's history holds every agent's)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class _History:
     edited: int = 0
     first_sum: np.ndarray | None = None  # correctness summed over the first window
     first_count: int = 0
+    first_agents: list[str] = field(default_factory=list)  # whose submissions the first window holds
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class ProbeTracker:
             raise ValueError("history_cap must hold two divergence windows")
         self._config = config
         self._histories: dict[str, _History] = {}
+        self._campaign = _History(deque(maxlen=config.history_cap))
         self._lock = threading.Lock()
         self._truth: np.ndarray | None = None
         self._weights: np.ndarray | None = None
@@ -116,34 +119,71 @@ class ProbeTracker:
         self.observe(agent, hard, probs)
 
     def observe(self, agent: str, hard: np.ndarray, probs: np.ndarray | None = None) -> ProbeCheck:
-        """Check a submission and record it, in one step (what the scorer uses)."""
+        """Check a submission and record it, in one step (what the scorer uses).
+
+        The split-divergence tests also run over the whole campaign's history (every
+        agent's submissions in order): probing split across agents, each sending a few,
+        moves the campaign's public score as one prober would. Such a flag names the
+        agents whose submissions it rests on.
+        """
         hard = np.asarray(hard, dtype=bool)
         with self._lock:
             check = self._analyse(self._histories.get(agent), hard, probs)
+            across, edited_of = self._across(agent, hard, probs)
             self._append(agent, hard, probs, check)
-            return check
+            self._append_to(self._campaign, agent, hard, probs)
+            if edited_of:
+                self._campaign.edited += 1
+            own = {f.code for f in check.flags}
+            extra = tuple(flag for flag in across if flag.code not in own)
+            return replace(check, flags=(*check.flags, *extra)) if extra else check
 
     def _correct(self, hard: np.ndarray) -> np.ndarray:
         assert self._truth is not None
         return np.asarray(hard == self._truth)
 
     def _append(self, agent: str, hard: np.ndarray, probs: np.ndarray | None, check: ProbeCheck) -> None:
-        cfg = self._config
         hist = self._histories.get(agent)
         if hist is None:
-            hist = self._histories[agent] = _History(deque(maxlen=cfg.history_cap))
+            hist = self._histories[agent] = _History(deque(maxlen=self._config.history_cap))
+        self._append_to(hist, agent, hard, probs)
+        if check.edited_of:
+            hist.edited += 1
+
+    def _append_to(self, hist: _History, agent: str, hard: np.ndarray, probs: np.ndarray | None) -> None:
         score = None
         if self._weights is not None:
             correct = self._correct(hard)
             score = float(correct @ self._weights)
-            if hist.first_count < cfg.divergence_window:
+            if hist.first_count < self._config.divergence_window:
                 hist.first_sum = correct.astype(np.float64) + (0.0 if hist.first_sum is None else hist.first_sum)
                 hist.first_count += 1
+                hist.first_agents.append(agent)
         stored = None if probs is None else np.asarray(probs, dtype=np.float16)
         hist.total += 1
-        hist.entries.append(_Entry(hist.total, np.packbits(hard), stored, score))
-        if check.edited_of:
-            hist.edited += 1
+        hist.entries.append(_Entry(hist.total, np.packbits(hard), stored, score, agent))
+
+    def _across(self, agent: str, hard: np.ndarray, probs: np.ndarray | None) -> tuple[list[Flag], int]:
+        """The edited-copy and split-divergence checks over the campaign's history (flags that
+        name the agents), and how many earlier submissions this one is an edited copy of."""
+        hist = self._campaign
+        if not hist.entries or len({e.agent for e in hist.entries} | {agent}) < 2:
+            return [], 0  # one agent's history: its own check says it all
+        entries = list(hist.entries)
+        differ = np.unpackbits(np.stack([e.bits for e in entries]) ^ np.packbits(hard), axis=1,
+                               count=len(hard)).astype(bool)
+        distances = differ.sum(axis=1)
+        flags: list[Flag] = []
+        edited_of = 0
+        if probs is not None:
+            edited_of, edit_flag = self._edits(hist, entries, differ, distances, np.asarray(probs), campaign=agent)
+            if edit_flag is not None:
+                flags.append(edit_flag)
+        if self._weights is not None:
+            divergence = self._divergence(hist, entries, differ, distances, hard, campaign=agent)
+            if divergence.reason:
+                flags.append(Flag("split_divergence", divergence.reason))
+        return flags, edited_of
 
     def _analyse(self, hist: _History | None, hard: np.ndarray, probs: np.ndarray | None) -> ProbeCheck:
         cfg = self._config
@@ -169,12 +209,12 @@ class ProbeTracker:
             flags.append(flag)
         edited_of = 0
         if probs is not None:
-            edited_of, edit_flag = self._edits(hist, entries, differ, distances, np.asarray(probs))
+            edited_of, edit_flag = self._edits(hist, entries, differ, distances, np.asarray(probs), campaign=None)
             if edit_flag is not None:
                 flags.append(edit_flag)
         divergence = None
         if self._weights is not None:
-            divergence = self._divergence(hist, entries, differ, distances, hard)
+            divergence = self._divergence(hist, entries, differ, distances, hard, campaign=None)
             if divergence.reason:
                 flags.append(Flag("split_divergence", divergence.reason))
         return ProbeCheck(near, int(distances.min()), threshold, flag, refuse, tuple(flags),
@@ -182,8 +222,9 @@ class ProbeTracker:
                           None if divergence is None else divergence.drift_z, edited_of)
 
     def _edits(self, hist: _History, entries: list[_Entry], differ: np.ndarray, distances: np.ndarray,
-               probs: np.ndarray) -> tuple[int, Flag | None]:
-        """How many earlier submissions this one is an edited copy of, and the flag if due."""
+               probs: np.ndarray, *, campaign: str | None) -> tuple[int, Flag | None]:
+        """How many earlier submissions this one is an edited copy of, and the flag if due
+        (``campaign``: as ``_divergence``'s)."""
         cfg = self._config
         # An edited copy is close to its source: compare with the closest few only.
         closest = np.argsort(distances, kind="stable")[: cfg.edit_candidates]
@@ -212,16 +253,22 @@ class ProbeTracker:
         entry = entries[rows[best]]
         strong = counts[best] >= cfg.edit_min_items
         far, times = (int(counts[best]), cfg.edit_scale_ratio) if strong else (int(bulk[best]), cfg.edit_bulk_ratio)
-        reason = (f"an edited copy of this agent's submission #{entry.number}: {far} of the "
+        source = (f"this agent's submission #{entry.number}" if campaign is None else
+                  f"{entry.agent}'s submission (#{entry.number} of the campaign)")
+        whose = "from this agent" if campaign is None else "across agents in this campaign"
+        reason = (f"an edited copy of {source}: {far} of the "
                   f"{int(crossed[best].sum())} items that changed side moved by more than {times:g} times the "
                   f"median move of the items near 0.5 ({scale[best]:.4f}; an honest retrain's flips stay "
-                  f"within ~7 times it); edited copy #{hist.edited + 1} from this agent (flag from "
+                  f"within ~7 times it); edited copy #{hist.edited + 1} {whose} (flag from "
                   f"{cfg.edit_flag_after}; it edits {edited_of} earlier submission(s))")
         return edited_of, Flag("edited_copy", reason)
 
     def _divergence(self, hist: _History, entries: list[_Entry], differ: np.ndarray,
-                    distances: np.ndarray, hard: np.ndarray) -> _Divergence:
-        """The paired public-vs-private test against earlier submissions and the drift test."""
+                    distances: np.ndarray, hard: np.ndarray, *, campaign: str | None) -> _Divergence:
+        """The paired public-vs-private test against earlier submissions and the drift test.
+
+        ``campaign``: None over one agent's history; else the submitting agent's name, over
+        the campaign's history (the reasons then name the agents involved)."""
         cfg = self._config
         assert self._weights is not None
         sd = math.sqrt(self._pi * (1 - self._pi))
@@ -238,10 +285,11 @@ class ProbeTracker:
             i = int(np.argmax(z))
             pair_z = float(z[i])
             if pair_z > cfg.divergence_pair_z:
+                other = (f"this agent's submission #{entries[i].number}" if campaign is None else
+                         f"{entries[i].agent}'s submission (#{entries[i].number} of the campaign)")
                 reasons.append(
-                    f"on the {int(distances[i])} items where it differs from this agent's submission "
-                    f"#{entries[i].number}, it gains more on public items than on private ones: "
-                    f"z = {pair_z:.1f} (threshold {cfg.divergence_pair_z:g})")
+                    f"on the {int(distances[i])} items where it differs from {other}, it gains more on public "
+                    f"items than on private ones: z = {pair_z:.1f} (threshold {cfg.divergence_pair_z:g})")
         # Drift: mean correctness of the last w submissions (this one included) against the
         # first w; averaging cancels noise that changes from one submission to the next.
         w = cfg.divergence_window
@@ -255,13 +303,19 @@ class ProbeTracker:
             if changed >= cfg.divergence_min_items:
                 drift_z = float(change @ self._weights) / (sd * math.sqrt(changed))
                 if drift_z > cfg.divergence_drift_z:
+                    whose = "its" if campaign is None else "the campaign's"
                     reasons.append(
-                        f"averaged over its last {size} submissions against its first {w}, its predictions "
-                        f"changed on about {changed:.0f} items and gained more on public items than on "
-                        f"private ones: z = {drift_z:.1f} (threshold {cfg.divergence_drift_z:g})")
+                        f"averaged over {whose} last {size} submissions against {whose} first {w}, the "
+                        f"predictions changed on about {changed:.0f} items and gained more on public items than "
+                        f"on private ones: z = {drift_z:.1f} (threshold {cfg.divergence_drift_z:g})")
+                    if campaign is not None:
+                        recent = [e.agent for e in entries[len(entries) - (size - 1):]] + [campaign]
+                        reasons[-1] += (f"; the last {size} came from {', '.join(sorted(set(recent)))}, the "
+                                        f"first {w} from {', '.join(sorted(set(hist.first_agents)))}")
         reason = ""
         if reasons:
-            reason = ("; ".join(reasons) + ". The public/private split is a hidden hash that no method "
+            reason = ("; ".join(reasons) + (". Across agents" if campaign is not None else "")
+                      + ". The public/private split is a hidden hash that no method "
                       "sees, so without learning from public feedback z is about N(0, 1): this points to "
                       "probing the public score")
         return _Divergence(pair_z, drift_z, reason)

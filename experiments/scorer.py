@@ -16,6 +16,7 @@ and refuses submissions past the near-duplicate threshold. Rate limits live in
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
@@ -146,6 +147,13 @@ class Scorer:
     def ids(self) -> tuple[str, ...]:
         """The test ids a submission must cover, in the order the agent got them."""
         return self._ids
+
+    def fresh(self) -> "Scorer":
+        """This scorer with no submission on record: another campaign on the same task
+        (the probing history spans every agent of one campaign)."""
+        other = copy.copy(self)
+        other._probes = ProbeTracker(self.tripwires, labels=self._labels == 1, public=self._public)
+        return other
 
     def submissions(self, agent: str) -> int:
         """How many submissions of `agent` this scorer has on record (scored or refused)."""
