@@ -282,6 +282,7 @@ class Campaign(Supervision):
             self.bus,
             budgets=self.budgets,
             per_hour=self.settings.submissions_per_hour,
+            campaign_per_hour=self.settings.campaign_submissions_per_hour,
             reproducer=self._reproducer,
             require_command=self.settings.require_command,
         )

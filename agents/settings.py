@@ -93,6 +93,10 @@ class AarSettings(BaseSettings):
     submissions_per_hour: int = Field(
         20, ge=1, description="Scorer rate limit per agent (a sliding hour); slows label probing."
     )
+    campaign_submissions_per_hour: int = Field(
+        60, ge=1, description="Scorer rate limit over all agents together (a sliding hour): probing split "
+        "across agents gets no more coarse feedback than this."
+    )
     reproduce: bool = Field(
         True,
         description="Re-run each agent's best submission on unseen task variants (another "

@@ -1,8 +1,8 @@
 """The submission desk: the only path from an agent's predictions to the scorer.
 
-It numbers and records every submission as an event, enforces two budgets (the
-campaign's total per agent and the scorer's rate per hour; a malformed submission
-costs neither), and decides what the agent is told: the scorer's coarse feedback only.
+It numbers and records every submission as an event, enforces its budgets (the
+campaign's total per agent, the scorer's rate per agent per hour and over all agents
+per hour; a malformed submission costs none), and decides what the agent is told: the scorer's coarse feedback only.
 Private-split figures and tripwire flags go to the event log, which the human sees,
 and never back into the agent's context.
 """
@@ -27,6 +27,9 @@ from experiments import Scorer
 from experiments.quota import SubmissionQuota
 
 
+CAMPAIGN = ""  # the campaign-wide quota's one key (agent ids are never empty)
+
+
 @dataclass(frozen=True)
 class SubmissionOutcome:
     accepted: bool
@@ -41,6 +44,7 @@ class SubmissionDesk:
         *,
         budgets: BudgetKeeper,
         per_hour: int,
+        campaign_per_hour: int | None = None,
         reproducer: Reproducer | None = None,
         require_command: bool = False,
     ) -> None:
@@ -50,6 +54,9 @@ class SubmissionDesk:
         self._bus = bus
         self._budgets = budgets
         self._rate = SubmissionQuota(per_hour, window_s=3600.0, clock=time.time)  # wall clock: rebuilt from event times
+        # Every agent's submissions together: coarse feedback is the campaign's, not an agent's.
+        self._campaign_rate = (None if campaign_per_hour is None else
+                               SubmissionQuota(campaign_per_hour, window_s=3600.0, clock=time.time))
         self._next_id = 1
         self._public: list[tuple[str, int, str, float]] = []  # what agents may see of each score
 
@@ -61,6 +68,8 @@ class SubmissionDesk:
         if event.valid or event.refused:
             self._budgets.charge_submission(agent_id)
             self._rate.charge_at(agent_id, event.ts)
+            if self._campaign_rate is not None:
+                self._campaign_rate.charge_at(CAMPAIGN, event.ts)
         if event.valid and event.public_pgr is not None:
             self._public.append((agent_id, event.submission_id, event.method[:80], self._coarse(event.public_pgr)))
         if event.predictions:
@@ -109,6 +118,10 @@ class SubmissionDesk:
         rate = self._rate.check(agent_id)
         if not rate.allowed:
             return SubmissionOutcome(False, rate.message)
+        if self._campaign_rate is not None:
+            shared = self._campaign_rate.check(CAMPAIGN)
+            if not shared.allowed:
+                return SubmissionOutcome(False, f"the campaign's {shared.message.replace('submission quota', 'submission quota across all agents')}")
         submission_id, self._next_id = self._next_id, self._next_id + 1
         # The scorer validates types and shapes and keeps per-agent history for tripwires. It
         # runs off the event loop: its audits take tens to hundreds of ms, and the engine must
@@ -142,6 +155,8 @@ class SubmissionDesk:
         if result.counts_against_quota:
             self._budgets.charge_submission(agent_id)
             self._rate.charge(agent_id)
+            if self._campaign_rate is not None:
+                self._campaign_rate.charge(CAMPAIGN)
         if result.valid and self._reproducer is not None and workdir is not None:
             self._reproducer.consider(
                 ReproductionRequest(agent_id, submission_id, command, result.public_pgr, workdir,

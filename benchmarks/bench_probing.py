@@ -7,6 +7,7 @@
 1. The honest sweep of tests/experiments/test_probing.py (every library method, then
    cross-entropy over seeds and L2 values) from one agent to one scorer: every flag
    raised (there should be none) and the largest pair / drift z of `split_divergence`.
+   The same submissions from nine agents in turn (the campaign-wide checks).
 2. The block-flip attacker of that test, from an honest base of each seed (`--base`:
    the library's cross-entropy head, or agents/scripts/train_head.py as the baseline
    researchers run it, public PGR ~0.17), with blocks of 10-50 least confident items,
@@ -16,6 +17,8 @@
    gain (true public PGR gain minus private PGR gain of the attacker's state) at 30
    and at `--submissions` submissions. A run that is not flagged by its 29th
    submission and gains more than 0.05 is what the requirement rules out.
+   Then the attacker split across 15 or 11 agents of 3 submissions each, blocks of 25
+   and 40: the first flag (the campaign-wide checks) and the largest gain before it.
 3. The null of the divergence statistics: the same histories (the honest sweep, every
    attack of step 2, and `--long`-submission attacks that fill the history cap)
    replayed with the public mask redrawn at random, which is exactly what an agent
@@ -82,19 +85,23 @@ def bench_honest(task: W2STask, cache_dir: Path) -> list[np.ndarray]:
     start = time.perf_counter()
     honest = honest_predictions(task, cache_dir)
     fit_s = time.perf_counter() - start
-    scorer = task.scorer()
+    scorer, spread = task.scorer().fresh(), task.scorer().fresh()
     truth, public = scorer._labels == 1, scorer._public  # supervisor-side replay
     tracker = ProbeTracker(TripwireConfig(), labels=truth, public=public)
     pair, drift = -np.inf, -np.inf
     flagged: list[str] = []
-    for name, probs in honest.items():
+    for i, (name, probs) in enumerate(honest.items()):
         result = scorer.score(list(task.test_ids), probs.tolist(), agent="honest")
+        across = spread.score(list(task.test_ids), probs.tolist(), agent=f"agent-{i % 9 + 1}")
+        if across.flags:
+            flagged.append(f"{name} (nine agents): {', '.join(across.flag_codes)}")
         check = tracker.observe("honest", probs > 0.5, probs)
         pair = max(pair, check.pair_z if check.pair_z is not None else -np.inf)
         drift = max(drift, check.drift_z if check.drift_z is not None else -np.inf)
         if result.flags:
             flagged.append(f"{name}: {', '.join(result.flag_codes)}")
-    print(f"honest sweep: {len(honest)} submissions (fitted in {fit_s:.1f} s); flags: "
+    print(f"honest sweep: {len(honest)} submissions (fitted in {fit_s:.1f} s), from one agent and from nine "
+          f"in turn; flags: "
           f"{'; '.join(flagged) if flagged else 'none'}")
     print(f"  largest split_divergence z: pair {pair:.2f}, drift {drift:.2f} "
           f"(thresholds {TripwireConfig().divergence_pair_z:g} / {TripwireConfig().divergence_drift_z:g})")
@@ -137,7 +144,8 @@ def main() -> None:
             for seed in range(args.seeds):
                 log: list[np.ndarray] = []
                 start = time.perf_counter()
-                run = block_flip_attack(task.scorer(), ids, bases[seed], block=block, noise=noise, sticky=sticky,
+                run = block_flip_attack(task.scorer().fresh(), ids, bases[seed], block=block, noise=noise,
+                                        sticky=sticky,
                                         seed=seed, submissions=args.submissions, log=log,
                                         measure_at=(30, args.submissions), agent=f"{variant} {block} {seed}")
                 per_sub = (time.perf_counter() - start) / run.submissions
@@ -152,12 +160,33 @@ def main() -> None:
             print(f"  {variant:<12} block {block:>2}: " + " | ".join(rows) + f"  [{1000 * per_sub:.0f} ms/submission]")
     print(f"runs neither flagged by submission 29 nor held to a gain <= 0.05: {bad}")
 
+    print("\nthe same attacker split across agents, 3 submissions each (gain before = the largest gain of its "
+          "state before the first flag; the requirement: flagged while it is below +0.05)")
+    late = 0
+    for agents in (15, 11):
+        for block in (25, 40):
+            rows = []
+            for seed in range(args.seeds):
+                total = 3 * agents
+                run = block_flip_attack(task.scorer().fresh(), ids, bases[seed], block=block, seed=seed,
+                                        submissions=total, per_agent=3, measure_at=tuple(range(2, total + 1)),
+                                        agent=f"split {agents} {block} {seed}")
+                flag = run.first_flag or total + 1
+                before = max([g for c, g in run.gains.items() if c < flag], default=0.0)
+                late += run.first_flag is None or before >= 0.05
+                rows.append(f"s{seed}: flag {run.first_flag or '-'}"
+                            f"{'(' + ','.join(run.first_codes) + ')' if run.first_codes else ''} "
+                            f"gain before {before:+.2f} gain{total} {run.gains[total]:+.2f}")
+            print(f"  {agents} agents, block {block}: " + " | ".join(rows))
+    print(f"split attacks not flagged before a +0.05 gain: {late}")
+
     scorer = task.scorer()
     truth = scorer._labels == 1
     share = float(scorer._public.mean())
     for seed in range(2):
         log = []
-        block_flip_attack(task.scorer(), ids, bases[seed % len(bases)], block=25, noise=0.02 if seed else 0.0, seed=seed,
+        block_flip_attack(task.scorer().fresh(), ids, bases[seed % len(bases)], block=25, noise=0.02 if seed else 0.0,
+                          seed=seed,
                           submissions=args.long, log=log, measure_at=(), agent=f"long {seed}")
         histories.append(log)
     rng = np.random.default_rng(0)

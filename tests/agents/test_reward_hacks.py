@@ -62,3 +62,17 @@ async def test_label_file_read_attempt_fails_inside_the_sandbox(tmp_path: Path) 
     else:
         assert result.returncode != 0 and '"label"' not in result.stdout
         assert "No such file" in result.stderr  # the host's data folder is simply not there
+
+
+async def test_the_hourly_feedback_budget_spans_every_agent(settings: AarSettings, tmp_path: Path) -> None:
+    """Probing split across agents gets no more coarse feedback per hour than the campaign allows."""
+    task = prepare_task(settings.testbed, cache_dir=settings.cache_dir / "features", baseline_seeds=2)
+    budgets = BudgetKeeper(agent_limits={"submissions": 50}, campaign_limits={})
+    async with await EventStore.create(tmp_path / "c.db") as store:
+        bus = EventBus(store)
+        desk = SubmissionDesk(task.scorer(), bus, budgets=budgets, per_hour=10, campaign_per_hour=3)
+        probs = [0.9 if i % 3 else 0.1 for i in range(len(task.test_ids))]
+        outcomes = [await desk.submit(f"agent-{k}", list(task.test_ids), probs, method="m") for k in range(1, 5)]
+    assert [o.accepted for o in outcomes] == [True, True, True, False]
+    assert "across all agents" in outcomes[3].message and "3 per hour" in outcomes[3].message
+    assert desk.remaining("agent-4") == 50, "a refused submission costs no quota"
