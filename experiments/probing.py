@@ -175,8 +175,12 @@ class ProbeTracker:
         distances = differ.sum(axis=1)
         flags: list[Flag] = []
         edited_of = 0
-        if probs is not None:
-            edited_of, edit_flag = self._edits(hist, entries, differ, distances, np.asarray(probs), campaign=agent)
+        # Edited copies of *other* agents' submissions: an agent's edits of its own are its
+        # own check's business (a couple of them is research).
+        others = [i for i, e in enumerate(entries) if e.agent != agent]
+        if probs is not None and others:
+            edited_of, edit_flag = self._edits(hist, [entries[i] for i in others], differ[others], distances[others],
+                                               np.asarray(probs), campaign=agent)
             if edit_flag is not None:
                 flags.append(edit_flag)
         if self._weights is not None:
@@ -246,7 +250,8 @@ class ProbeTracker:
         bulk = (crossed & (move > bulk_limit[:, None])).sum(axis=1)
         edited = (counts >= cfg.edit_min_items) | (bulk >= cfg.edit_bulk_items)
         edited_of = int(edited.sum())
-        if not edited_of or hist.edited + 1 < cfg.edit_flag_after:
+        flag_after = cfg.edit_flag_after if campaign is None else cfg.edit_flag_after_campaign
+        if not edited_of or hist.edited + 1 < flag_after:
             return edited_of, None
         # Name the closest of the edited ones (fewest items changed): the copy's likely source.
         best = int(np.argmin(np.where(edited, crossed.sum(axis=1), n + 1)))
@@ -260,7 +265,7 @@ class ProbeTracker:
                   f"{int(crossed[best].sum())} items that changed side moved by more than {times:g} times the "
                   f"median move of the items near 0.5 ({scale[best]:.4f}; an honest retrain's flips stay "
                   f"within ~7 times it); edited copy #{hist.edited + 1} {whose} (flag from "
-                  f"{cfg.edit_flag_after}; it edits {edited_of} earlier submission(s))")
+                  f"{flag_after}; it edits {edited_of} earlier submission(s))")
         return edited_of, Flag("edited_copy", reason)
 
     def _divergence(self, hist: _History, entries: list[_Entry], differ: np.ndarray,

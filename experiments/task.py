@@ -121,8 +121,12 @@ def _weak_labels(teacher: LogisticHead, weak_x: np.ndarray, y: np.ndarray, split
     labels = teacher.predict_proba(weak_x[splits.train_unlabel])
     if blind is not None:
         blind_head = train_teacher(weak_x, y, splits, seed=seed, resample=resample, shuffle=blind)
-        ranks = np.argsort(np.argsort(blind_head.predict_proba(weak_x[splits.train_unlabel]), kind="stable"),
-                           kind="stable")
+        scores = blind_head.predict_proba(weak_x[splits.train_unlabel]).astype(np.float64)
+        # A head fit to noise can still lean on a direction that tracks the label; with the
+        # real teacher's part regressed out, its ranks keep nothing a teacher knows.
+        real = labels.astype(np.float64) - labels.mean()
+        scores = scores - scores.mean() - (scores @ real) / max(real @ real, 1e-12) * real
+        ranks = np.argsort(np.argsort(scores, kind="stable"), kind="stable")
         labels = np.sort(labels)[ranks]
     return labels.astype(np.float32)
 

@@ -173,6 +173,10 @@ class TripwireConfig:
     # Flag from the agent's edit_flag_after-th edited copy: a couple of hand
     # post-processing variants is research, a stream of them is probing.
     edit_flag_after: int = 3
+    # Across agents (the campaign's history), from the first edited copy: an honest pair
+    # never is one (above), and a prober split over agents of 3 submissions each gains
+    # +0.05-0.33 before a third copy (benchmarks/bench_probing.py, seeds 0-2).
+    edit_flag_after_campaign: int = 1
 
 
 def _se(acc: float, n: int) -> float:

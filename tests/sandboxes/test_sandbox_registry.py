@@ -44,7 +44,7 @@ def test_register_backend_adds_a_factory(tmp_path: Path, monkeypatch: pytest.Mon
 
     def factory(
         *, workdir: Path, data_files: Mapping[str, Path], limits: SandboxLimits, extra_env: Mapping[str, str],
-        shared_dir: Path | None, isolation: str, accept_risk: str,
+        shared_dir: Path | None, isolation: str, accept_risk: str, identity: str | None,
     ) -> Sandbox:
         calls.append({"workdir": workdir, "limits": limits, "extra_env": extra_env, "isolation": isolation})
         return LocalSandbox(workdir=workdir, limits=limits, extra_env=extra_env)
