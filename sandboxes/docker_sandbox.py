@@ -46,10 +46,11 @@ from sandboxes.docker_engine import (
     prune_containers,
     sandbox_labels,
 )
-from sandboxes.bwrap import STAGE, BwrapBinary, Outer, SystemLayout, inner_argv
-from sandboxes.docker_exec import DockerExec, kill_exec_group, run_blocking
+from sandboxes.bwrap import BwrapBinary
+from sandboxes.docker_exec import DockerExec, kill_exec_group
 from sandboxes.docker_image import SandboxImage, resolve_image
-from sandboxes.docker_spec import bwrap_mounts, container_spec
+from sandboxes.docker_spec import container_spec
+from sandboxes.docker_view import InnerView, probe_view
 from sandboxes.environment import build_env, check_env
 from sandboxes.errors import SandboxClosedError, SandboxError
 from sandboxes.files import ensure_tmp, exec_dir, place_link, prepare_workdir, read_inside, write_inside
@@ -69,7 +70,7 @@ from sandboxes.limits import SandboxLimits
 from sandboxes.local import check_argv, exec_budget
 from sandboxes.output import OutputCapture
 from sandboxes.protocol import ExecResult, OutputCallback
-from sandboxes.runtime import SYSTEM_DIRS, AgentRuntime, agent_runtime, default_cache_root
+from sandboxes.runtime import AgentRuntime, agent_runtime, default_cache_root
 from sandboxes.users import hand_over, sandbox_user
 
 logger = logging.getLogger(__name__)
@@ -78,26 +79,6 @@ KILL_WAIT_S = 3.0  # after a timeout kill, how long the exec's output may take t
 START_ATTEMPTS = 3  # an exec refused because a pause landed as it started is retried
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_FILES: Mapping[str, Path] = MappingProxyType({})
-# A dir holding nothing but the engine's docker-init (a /sbin the image lacks) is left out.
-_LAYOUT = r"""
-for d in "$@"; do
-    if [ -L "$d" ]; then printf 'link %s %s\n' "$d" "$(readlink "$d")"
-    elif [ -d "$d" ] && [ -n "$(ls -A "$d" | grep -vx docker-init)" ]; then printf 'dir %s\n' "$d"; fi
-done
-"""
-
-
-def parse_layout(listing: str) -> SystemLayout:
-    """The system dirs a container's image has, from ``_LAYOUT``'s lines."""
-    layout: list[tuple[str, str | None]] = []
-    for line in listing.splitlines():
-        kind, _, rest = line.partition(" ")
-        path, _, target = rest.partition(" ")
-        if path in SYSTEM_DIRS and kind in ("link", "dir"):
-            layout.append((path, target if kind == "link" else None))
-    return tuple(layout)
-
-
 def _name_part(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.")[:40] or "x"
 
@@ -139,7 +120,7 @@ class DockerSandbox:
         self._exec_user = f"{self._user.uid}:{self._user.gid}"
         self._image: SandboxImage | None = None
         self._bwrap: BwrapBinary | None = None
-        self._outer: Outer | None = None  # what the inner bwrap finds in the container
+        self._view: InnerView | None = None  # the inner bwrap each exec runs under
         self._runtime: AgentRuntime | None = None  # the host's agent runtime, for the offline image
         self._host_etc: str | None = None  # and the shared /etc entries' per-host copy
         self.isolation = self._describe("image chosen at start")
@@ -209,7 +190,7 @@ class DockerSandbox:
                 # A crashed run may have left this work dir's container running: it goes.
                 await asyncio.to_thread(prune_containers, workdir=self._root, client=client)
                 self._container = await asyncio.to_thread(self._create_container, self._image)
-                self._outer = await asyncio.to_thread(self._probe)
+                self._view = await asyncio.to_thread(self._probe)
             except BaseException:
                 if self._container is not None:
                     await asyncio.to_thread(_remove, self._container)
@@ -256,41 +237,11 @@ class DockerSandbox:
         except (docker.errors.DockerException, OSError) as exc:
             raise engine_error(f"starting a sandbox container from {image.name}", exc) from exc
 
-    def _probe(self) -> Outer:
-        """Read the image's system dirs, then run ``true`` under the inner bwrap: a container
-        where bwrap cannot build the view fails here, saying why, before any agent code runs."""
+    def _probe(self) -> InnerView:
         assert self._client is not None and self._image is not None and self._bwrap is not None
-        api, container = self._client.api, self._container.id
-        try:
-            _, listing = run_blocking(api, container, ["/bin/sh", "-c", _LAYOUT, "layout", *SYSTEM_DIRS],
-                                      self._exec_user)
-            outer = Outer(bwrap_mounts(self._bwrap)[1], parse_layout(listing),
-                          f"{STAGE}/etc" if self._image.host_runtime else "/etc")
-            # Under a shell that waits: bwrap dies with its parent, and an exec's first parent
-            # (runc) exits as soon as it has started it.
-            with exec_scratch(self._box, self._user.owner) as scratch:
-                probe = ["/bin/sh", "-c", '"$@"; exit $?', "probe", *self._inner(outer, WORK, scratch), "true"]
-                code, output = run_blocking(api, container, probe, self._exec_user)
-        except (docker.errors.DockerException, OSError) as exc:
-            raise engine_error("checking the sandbox container", exc) from exc
-        if code != 0:
-            raise SandboxError(
-                f"bubblewrap cannot build the sandbox's view in a container of {self._image.name} "
-                f"(exit {code}): {output.strip()[-300:] or 'no output'}; the engine must allow user "
-                f"namespaces and overlay mounts in containers (kernel 5.11 or newer)"
-            )
-        return outer
-
-    def _inner(self, outer: Outer, run_dir: str, scratch: str) -> list[str]:
-        """The inner bwrap of one exec, entering ``run_dir`` (an in-sandbox path), ending in ``--``."""
-        return inner_argv(outer, box=self._box, run_dir=run_dir, scratch=scratch, tmp_bytes=self._limits.tmp_bytes,
-                          runtime=self._runtime, as_root=False)
-
-    def _wrap(self, argv: list[str], run_dir: str, scratch: str) -> list[str]:
-        """``argv`` under the inner bwrap, through `exec` in a shell as the local sandbox's
-        prlimit does: a command that is not there exits 127 (126: not executable), not bwrap's 1."""
-        assert self._outer is not None
-        return [*self._inner(self._outer, run_dir, scratch), "/bin/sh", "-c", 'exec "$@"', "aar-exec", *argv]
+        return probe_view(self._client.api, self._container.id, self._exec_user, image=self._image, bwrap=self._bwrap,
+                          box=self._box, owner=self._user.owner, runtime=self._runtime,
+                          tmp_bytes=self._limits.tmp_bytes)
 
     @contextlib.asynccontextmanager
     async def _starting(self) -> AsyncIterator[None]:
@@ -341,9 +292,10 @@ class DockerSandbox:
             stdout = OutputCapture("stdout", cap, on_output)
             stderr = OutputCapture("stderr", cap, on_output)
             try:
+                assert self._view is not None
                 with exec_scratch(self._box, self._user.owner) as scratch:
-                    code, timed_out = await self._run(self._wrap(argv, inside, scratch), child_env, budget, stdout,
-                                                      stderr)
+                    code, timed_out = await self._run(self._view.wrap(argv, inside, scratch), child_env, budget,
+                                                      stdout, stderr)
                 break
             except SandboxError as exc:
                 # pause() froze the container between our check and the engine creating the

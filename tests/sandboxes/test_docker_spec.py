@@ -12,7 +12,7 @@ pytest.importorskip("docker", reason="the docker SDK is not installed")
 
 from sandboxes.bwrap import STAGE, BwrapBinary  # noqa: E402
 from sandboxes.docker_image import SandboxImage  # noqa: E402
-from sandboxes.docker_sandbox import parse_layout  # noqa: E402
+from sandboxes.docker_view import parse_layout  # noqa: E402
 from sandboxes.docker_spec import BWRAP_INSIDE, SECCOMP_DENY, container_spec, seccomp_profile  # noqa: E402
 from sandboxes.layout import box_for  # noqa: E402
 from sandboxes.limits import SandboxLimits  # noqa: E402
