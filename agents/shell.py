@@ -56,9 +56,20 @@ RUNS_OTHERS = {
     "doas": (frozenset({"-u"}), 0),
     "strace": (frozenset({"-e", "-o", "-p", "-s", "-u"}), 0),
     "ltrace": (frozenset({"-e", "-o", "-p", "-s", "-u"}), 0),
+    "coproc": (frozenset(), 0),
+    "pkexec": (frozenset({"--user"}), 0),
+    "chroot": (frozenset({"--userspec", "--groups"}), 1),
+    "unbuffer": (frozenset(), 0),
+    "catchsegv": (frozenset(), 0),
 }
 """Programs that run the command after their own options: judged as that command."""
 RUNS_CODE_OPTIONS = {"find": frozenset({"-exec", "-execdir", "-ok", "-okdir"})}
+RUNS_LINES = frozenset({
+    "watch", "script", "su", "runuser", "parallel", "setpriv", "unshare", "nsenter", "firejail", "bwrap",
+    "systemd-run", "ssh", "screen", "tmux", "at", "batch", "xvfb-run", "valgrind", "gdb", "perf", "make", "ninja",
+    "expect", "dtach",
+})
+"""Programs that run a command line or program of their own, in a syntax not unwrapped here: opaque."""
 ENV_THAT_CHANGES_WHAT_RUNS = frozenset({
     "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME",
     "PYTHONINSPECT", "BASH_ENV", "ENV", "IFS", "SHELLOPTS", "BASHOPTS", "PERL5LIB", "PERL5OPT", "RUBYLIB",
@@ -282,6 +293,9 @@ class _Walk:
             return
         if PYTHON.match(name) or name in INTERPRETERS:
             yield self.interpreter(words, static)
+            return
+        if name in RUNS_LINES:
+            yield Command(words, static, f"{name} runs commands of its own")
             return
         for flag in RUNS_CODE_OPTIONS.get(name, ()):
             if flag in words[1:]:

@@ -51,6 +51,9 @@ DENIED = [
     "python train.py; pip install evil",
     "exec pip install evil",
     "busybox sh -c 'pip install evil'",
+    "coproc pip install evil",
+    "chroot / pip install evil",
+    "pkexec pip install evil",
 ]
 
 ASKED = [
@@ -74,6 +77,11 @@ ASKED = [
     "perl -e 'system(\"id\")'",
     "echo 'unterminated",
     "env -S 'pip install evil'",
+    "watch pip install evil",
+    "script -qc 'pip install evil' /dev/null",
+    "su -c 'pip install evil'",
+    "setpriv --reuid 1 pip install evil",
+    "make install",
 ]
 
 
