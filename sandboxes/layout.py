@@ -117,8 +117,8 @@ def _fresh_dir(path: str, mode: int = BOX_MODE) -> None:
 
 def _place_input(source: Path, dest: str, *, link: bool) -> None:
     """``link``: a hard link where the filesystem allows, which shares the host file's inode
-    (bwrap shows inputs through an overlay, whose inodes are its own); else a read-only copy
-    (Docker binds the box, and one inode in two containers would carry locks between them)."""
+    (agent code sees inputs only through an overlay, whose inodes are its own); else a
+    read-only copy (a weaker level shows the box's files themselves)."""
     if link:
         link_or_copy(str(source), dest)
     else:
@@ -215,7 +215,8 @@ def prepare_box(box: Box, data_files: Mapping[str, Path], *, uid: int, gid: int,
                 link: bool) -> None:
     """(Re)build the box of one sandbox: inputs, ``etc``, overlay scratch, empty dir, devices.
 
-    ``link``: inputs may be hard links of the host's files (bwrap); else copies (Docker).
+    ``link``: inputs may be hard links of the host's files (bwrap, local or in a container);
+    else copies (the weaker levels, which show host files as they are).
 
     Rebuilt from the host's files on every start, so nothing an earlier run left there
     counts. Raises ``SandboxError`` for a missing input or a box that is not the host's.
